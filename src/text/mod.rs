@@ -1,0 +1,9 @@
+//! Tokenization: a WordPiece tokenizer from `tokenizer.json`, or one trained
+//! on the training texts for an encoder trained from scratch, and the layout
+//! of encoder inputs (`[CLS] x [SEP]` and `[CLS] x [SEP] d [SEP]`).
+
+mod encode;
+mod tokenizer;
+
+pub use encode::{EncodedPair, EncodedText, encode_pair, encode_text};
+pub use tokenizer::{SPECIAL_TOKENS, SpecialIds, TextError, TextTokenizer};

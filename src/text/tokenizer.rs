@@ -1,0 +1,199 @@
+//! WordPiece tokenizer behind the `tokenizers` crate.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{AddedToken, Tokenizer};
+
+/// Special tokens of a trained vocabulary, in id order (0..5).
+pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error("failed to load tokenizer {path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("failed to save tokenizer {path}: {message}")]
+    Save { path: PathBuf, message: String },
+    #[error("failed to train the WordPiece vocabulary: {0}")]
+    Train(String),
+    #[error("tokenizer has no {0} token")]
+    MissingSpecialToken(&'static str),
+    #[error("failed to tokenize text: {0}")]
+    Encode(String),
+}
+
+/// Ids of the special tokens the encoder inputs need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialIds {
+    pub pad: u32,
+    pub unk: u32,
+    pub cls: u32,
+    pub sep: u32,
+    pub mask: u32,
+}
+
+/// A BERT-style WordPiece tokenizer: lower-casing, CJK characters split one
+/// per token by the normalizer, whitespace and punctuation splitting.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    tokenizer: Tokenizer,
+    special: SpecialIds,
+}
+
+impl TextTokenizer {
+    /// Trains a WordPiece vocabulary of at most `vocab_size` tokens on `corpus`.
+    ///
+    /// Every character of the corpus is kept in the alphabet, so Chinese
+    /// texts never map to `[UNK]` for characters seen in training.
+    pub fn train_wordpiece<I, S>(corpus: I, vocab_size: usize) -> Result<Self, TextError>
+    where
+        I: Iterator<Item = S> + Send,
+        S: AsRef<str> + Send,
+    {
+        let mut tokenizer = Tokenizer::new(WordPiece::default());
+        tokenizer
+            .with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
+            .map_err(|e| TextError::Train(e.to_string()))?;
+        tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+        let special_tokens = SPECIAL_TOKENS
+            .iter()
+            .map(|token| AddedToken::from(*token, true))
+            .collect();
+        let mut trainer: TrainerWrapper = WordPieceTrainer::builder()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .special_tokens(special_tokens)
+            .build()
+            .into();
+        tokenizer
+            .train(&mut trainer, corpus)
+            .map_err(|e| TextError::Train(e.to_string()))?;
+        let special = special_ids(&tokenizer)?;
+        tokenizer.with_post_processor(Some(BertProcessing::new(
+            ("[SEP]".to_string(), special.sep),
+            ("[CLS]".to_string(), special.cls),
+        )));
+        Ok(Self { tokenizer, special })
+    }
+
+    /// Loads a tokenizer from a `tokenizer.json` file.
+    pub fn from_file(path: &Path) -> Result<Self, TextError> {
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| TextError::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let special = special_ids(&tokenizer)?;
+        Ok(Self { tokenizer, special })
+    }
+
+    /// Writes the tokenizer as `tokenizer.json`.
+    pub fn save(&self, path: &Path) -> Result<(), TextError> {
+        self.tokenizer.save(path, false).map_err(|e| TextError::Save {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    pub fn special(&self) -> SpecialIds {
+        self.special
+    }
+
+    /// Returns the token ids of `text` without special tokens.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TextError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| TextError::Encode(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Returns the token strings of `text`, for tests and diagnostics.
+    pub fn tokens(&self, text: &str) -> Result<Vec<String>, TextError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| TextError::Encode(e.to_string()))?;
+        Ok(encoding.get_tokens().to_vec())
+    }
+}
+
+fn special_ids(tokenizer: &Tokenizer) -> Result<SpecialIds, TextError> {
+    let id = |token: &'static str| {
+        tokenizer
+            .token_to_id(token)
+            .ok_or(TextError::MissingSpecialToken(token))
+    };
+    Ok(SpecialIds {
+        pad: id("[PAD]")?,
+        unk: id("[UNK]")?,
+        cls: id("[CLS]")?,
+        sep: id("[SEP]")?,
+        mask: id("[MASK]")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> Vec<&'static str> {
+        vec![
+            "我的银行卡丢了",
+            "银行卡还没有到",
+            "Where is my card?",
+            "my card has not arrived",
+            "card arrival",
+            "news_story",
+        ]
+    }
+
+    #[test]
+    fn chinese_characters_split_one_per_token() {
+        let tokenizer = TextTokenizer::train_wordpiece(corpus().into_iter(), 200).unwrap();
+        let tokens = tokenizer.tokens("我的银行卡丢了").unwrap();
+        assert_eq!(tokens, vec!["我", "的", "银", "行", "卡", "丢", "了"]);
+    }
+
+    #[test]
+    fn special_tokens_take_first_ids() {
+        let tokenizer = TextTokenizer::train_wordpiece(corpus().into_iter(), 200).unwrap();
+        let special = tokenizer.special();
+        assert_eq!(special.pad, 0);
+        assert_eq!(special.unk, 1);
+        assert_eq!(special.cls, 2);
+        assert_eq!(special.sep, 3);
+        assert_eq!(special.mask, 4);
+    }
+
+    #[test]
+    fn english_is_lowercased_and_unknown_characters_map_to_unk() {
+        let tokenizer = TextTokenizer::train_wordpiece(corpus().into_iter(), 200).unwrap();
+        let upper = tokenizer.tokenize("CARD").unwrap();
+        let lower = tokenizer.tokenize("card").unwrap();
+        assert_eq!(upper, lower);
+        let unknown = tokenizer.tokenize("😀").unwrap();
+        assert_eq!(unknown, vec![tokenizer.special().unk]);
+    }
+
+    #[test]
+    fn saved_tokenizer_loads_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        let tokenizer = TextTokenizer::train_wordpiece(corpus().into_iter(), 200).unwrap();
+        tokenizer.save(&path).unwrap();
+        let loaded = TextTokenizer::from_file(&path).unwrap();
+        for text in corpus() {
+            assert_eq!(tokenizer.tokenize(text).unwrap(), loaded.tokenize(text).unwrap());
+        }
+        assert_eq!(loaded.special(), tokenizer.special());
+    }
+}

@@ -1,0 +1,20 @@
+//! Training: job specification, data loading, the joint loss and its terms,
+//! the optimiser and schedule, evaluation metrics and the training loop.
+
+mod dataset;
+mod loss;
+mod metrics;
+mod objective;
+mod optim;
+mod progress;
+mod schedule;
+pub mod spec;
+mod trainer;
+#[cfg(test)]
+mod gradient_tests;
+
+pub use dataset::{TrainingData, load_training_data};
+pub use objective::{CLASSIFICATION, Example, LossTerms, TOTAL, joint_loss};
+pub use progress::{Evaluation, Progress, ProgressSink};
+pub use spec::{InvalidField, TaskKind, TrainingSpec};
+pub use trainer::{TrainContext, TrainError, TrainOutcome, predict_logits, train};

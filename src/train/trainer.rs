@@ -1,0 +1,345 @@
+//! The training loop: tokenizer, encoding, model, joint loss, AdamW with a
+//! linear schedule and clipping, evaluation after each epoch, and the best
+//! epoch's weights saved as the model.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use tracing::info;
+
+use super::dataset::load_training_data;
+use super::metrics::{accuracy, macro_f1};
+use super::objective::{Example, TOTAL, joint_loss};
+use super::optim::AdamW;
+use super::progress::{Evaluation, Progress, ProgressSink};
+use super::schedule::LinearSchedule;
+use super::spec::{EncoderSpec, TaskKind, TrainingSpec};
+use crate::data::{DataError, LabelMap, RawRecord};
+use crate::model::{
+    ArtifactError, EncoderConfig, ForwardMode, InputBatch, ModelArtifact, ModelMetadata,
+    ParamStore, TextClassifier,
+};
+use crate::text::{TextError, TextTokenizer, encode_pair, encode_text};
+
+/// Records per forward pass during evaluation.
+const EVAL_BATCH_SIZE: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("loss became {value} at step {step}; lower the learning rate")]
+    NonFiniteLoss { step: u64, value: f64 },
+}
+
+/// Where and for whom a job trains.
+pub struct TrainContext<'a> {
+    pub job_id: &'a str,
+    pub model_id: &'a str,
+    /// Folder the finished model is written to; must not exist yet.
+    pub model_dir: PathBuf,
+    pub device: &'a Device,
+    pub stop: &'a AtomicBool,
+    pub progress: &'a dyn ProgressSink,
+}
+
+pub struct TrainOutcome {
+    pub evaluations: Vec<Evaluation>,
+    pub best: Option<Evaluation>,
+}
+
+/// Runs a whole job and writes the model.
+pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOutcome, TrainError> {
+    let data = load_training_data(&spec.data)?;
+    let hyper = &spec.hyperparameters;
+    let EncoderSpec::Scratch(scratch) = &spec.encoder;
+    let started = Instant::now();
+    let corpus = data
+        .train
+        .iter()
+        .map(|r| r.text.as_str())
+        .chain(data.labels.entries().iter().map(|e| e.description.as_str()));
+    let tokenizer = TextTokenizer::train_wordpiece(corpus, scratch.vocab_size)?;
+    info!(
+        vocab_size = tokenizer.vocab_size(),
+        seconds = started.elapsed().as_secs_f64(),
+        "built WordPiece vocabulary"
+    );
+
+    let seq2seq = spec.task_weight(TaskKind::Seq2seq).is_some();
+    let examples = encode_examples(&data.train, &data.labels, &tokenizer, spec, seq2seq)?;
+    let eval = encode_eval(&data.eval, &data.labels, &tokenizer, hyper.max_length)?;
+
+    let config = EncoderConfig {
+        vocab_size: tokenizer.vocab_size(),
+        hidden_size: scratch.hidden_size,
+        num_hidden_layers: scratch.num_layers,
+        num_attention_heads: scratch.num_heads,
+        intermediate_size: scratch.intermediate_size,
+        max_position_embeddings: hyper.max_length + hyper.max_description_length,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        hidden_dropout_prob: scratch.dropout,
+        attention_probs_dropout_prob: scratch.dropout,
+        pad_token_id: tokenizer.special().pad,
+    };
+    let dtype = DType::F32;
+    let mut params = ParamStore::seeded(hyper.seed, dtype, context.device);
+    let model = TextClassifier::new(&mut params, &config, data.labels.len(), seq2seq)?;
+    let mut optimizer = AdamW::new(params.vars().iter(), hyper.weight_decay)?;
+    let parameter_count: usize = params.vars().values().map(|v| v.elem_count()).sum();
+    info!(
+        parameters = parameter_count,
+        train_records = examples.len(),
+        eval_records = eval.len(),
+        labels = data.labels.len(),
+        "model initialised"
+    );
+
+    let steps_per_epoch = examples.len().div_ceil(hyper.batch_size) as u64;
+    let total_steps = steps_per_epoch * hyper.epochs as u64;
+    let schedule = LinearSchedule::new(hyper.learning_rate, hyper.warmup_ratio, total_steps);
+    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(hyper.seed.wrapping_add(1));
+    let mut mode = ForwardMode::train(hyper.seed.wrapping_add(2));
+    let pad_id = tokenizer.special().pad;
+
+    let mut step = 0u64;
+    let mut evaluations = Vec::new();
+    let mut best: Option<(Evaluation, BTreeMap<String, Tensor>)> = None;
+    let training_started = Instant::now();
+    for epoch in 1..=hyper.epochs {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        order.shuffle(&mut shuffle_rng);
+        let epoch_started = Instant::now();
+        let mut epoch_samples = 0usize;
+        for chunk in order.chunks(hyper.batch_size) {
+            if context.stop.load(Ordering::Relaxed) {
+                return Err(TrainError::Cancelled);
+            }
+            let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
+            let losses = joint_loss(&model, &batch, &spec.tasks, pad_id, dtype, context.device, &mut mode)?;
+            let grads = losses.total.backward()?;
+            let norm = optimizer.gradient_norm(&grads)?;
+            let scale = match hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {
+                true => hyper.max_grad_norm / norm,
+                false => 1.0,
+            };
+            optimizer.step(&grads, schedule.rate(step), scale)?;
+            step += 1;
+            epoch_samples += batch.len();
+
+            let mut values = BTreeMap::new();
+            for (name, term) in &losses.terms {
+                values.insert(name.clone(), scalar(term)?);
+            }
+            let total = scalar(&losses.total)?;
+            if !total.is_finite() {
+                return Err(TrainError::NonFiniteLoss { step, value: total });
+            }
+            values.insert(TOTAL.to_string(), total);
+            let mean_step = training_started.elapsed().as_secs_f64() / step as f64;
+            context.progress.on_progress(&Progress {
+                epoch,
+                epochs: hyper.epochs,
+                step,
+                total_steps,
+                losses: values,
+                samples_per_second: epoch_samples as f64 / epoch_started.elapsed().as_secs_f64(),
+                eta_seconds: Some(mean_step * (total_steps - step) as f64),
+            });
+        }
+        if eval.is_empty() {
+            continue;
+        }
+        let evaluation = evaluate(&model, &eval, data.labels.len(), pad_id, context.device, epoch)?;
+        info!(
+            epoch,
+            accuracy = evaluation.accuracy,
+            macro_f1 = evaluation.macro_f1,
+            loss = evaluation.loss,
+            "evaluated"
+        );
+        context.progress.on_evaluation(&evaluation);
+        evaluations.push(evaluation.clone());
+        let improved = best
+            .as_ref()
+            .is_none_or(|(kept, _)| evaluation.accuracy > kept.accuracy);
+        if improved {
+            best = Some((evaluation, params.snapshot()?));
+        }
+    }
+
+    let best_evaluation = match best {
+        Some((evaluation, snapshot)) => {
+            params.restore(&snapshot)?;
+            Some(evaluation)
+        }
+        None => None,
+    };
+    let metadata = ModelMetadata {
+        model_id: context.model_id.to_string(),
+        job_id: context.job_id.to_string(),
+        tasks: spec.tasks.iter().map(|(task, weight)| (task.name().to_string(), *weight)).collect(),
+        best_epoch: best_evaluation.as_ref().map(|e| e.epoch),
+        accuracy: best_evaluation.as_ref().map(|e| e.accuracy),
+        macro_f1: best_evaluation.as_ref().map(|e| e.macro_f1),
+        training: serde_json::json!({
+            "encoder": spec.encoder,
+            "hyperparameters": spec.hyperparameters,
+            "train_file": spec.data.train.file_name,
+            "eval_file": spec.data.eval.as_ref().map(|f| f.file_name.clone()),
+            "train_records": examples.len(),
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    };
+    ModelArtifact::save(
+        &context.model_dir,
+        &config,
+        hyper.max_length,
+        &params,
+        &tokenizer,
+        &data.labels,
+        &metadata,
+    )?;
+    Ok(TrainOutcome {
+        evaluations,
+        best: best_evaluation,
+    })
+}
+
+fn scalar(tensor: &Tensor) -> candle_core::Result<f64> {
+    tensor.to_dtype(DType::F64)?.to_scalar::<f64>()
+}
+
+fn label_index(labels: &LabelMap, record: &RawRecord) -> Result<u32, TrainError> {
+    labels
+        .index_of(&record.label)
+        .map(|index| index as u32)
+        .ok_or_else(|| {
+            TrainError::Tensor(candle_core::Error::Msg(format!(
+                "label {} of line {} is not in the label map",
+                record.label, record.line
+            )))
+        })
+}
+
+fn encode_examples(
+    records: &[RawRecord],
+    labels: &LabelMap,
+    tokenizer: &TextTokenizer,
+    spec: &TrainingSpec,
+    seq2seq: bool,
+) -> Result<Vec<Example>, TrainError> {
+    let hyper = &spec.hyperparameters;
+    let special = tokenizer.special();
+    let descriptions = labels
+        .entries()
+        .iter()
+        .map(|entry| tokenizer.tokenize(&entry.description))
+        .collect::<Result<Vec<_>, _>>()?;
+    records
+        .iter()
+        .map(|record| {
+            let label = label_index(labels, record)?;
+            let text = tokenizer.tokenize(&record.text)?;
+            let example = match seq2seq {
+                true => {
+                    let pair = encode_pair(
+                        &text,
+                        &descriptions[label as usize],
+                        hyper.max_length,
+                        hyper.max_description_length,
+                        special,
+                    );
+                    Example {
+                        ids: pair.ids,
+                        type_ids: pair.type_ids,
+                        label,
+                    }
+                }
+                false => {
+                    let encoded = encode_text(&text, hyper.max_length, special);
+                    let type_ids = vec![0; encoded.ids.len()];
+                    Example {
+                        ids: encoded.ids,
+                        type_ids,
+                        label,
+                    }
+                }
+            };
+            Ok(example)
+        })
+        .collect()
+}
+
+fn encode_eval(
+    records: &[RawRecord],
+    labels: &LabelMap,
+    tokenizer: &TextTokenizer,
+    max_length: usize,
+) -> Result<Vec<(Vec<u32>, u32)>, TrainError> {
+    records
+        .iter()
+        .map(|record| {
+            let label = label_index(labels, record)?;
+            let text = tokenizer.tokenize(&record.text)?;
+            Ok((encode_text(&text, max_length, tokenizer.special()).ids, label))
+        })
+        .collect()
+}
+
+/// Class logits `[B, C]` of `[CLS] x [SEP]` sequences, without dropout.
+pub fn predict_logits(
+    model: &TextClassifier,
+    sequences: &[&[u32]],
+    pad_id: u32,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let batch = InputBatch::texts(sequences, pad_id, DType::F32, device)?;
+    let output = model.forward(&batch.ids, &batch.type_ids, &batch.bias, &mut ForwardMode::Eval)?;
+    Ok(output.logits)
+}
+
+fn evaluate(
+    model: &TextClassifier,
+    eval: &[(Vec<u32>, u32)],
+    num_labels: usize,
+    pad_id: u32,
+    device: &Device,
+    epoch: u32,
+) -> Result<Evaluation, TrainError> {
+    let mut gold = Vec::with_capacity(eval.len());
+    let mut predicted = Vec::with_capacity(eval.len());
+    let mut loss_sum = 0.0;
+    for chunk in eval.chunks(EVAL_BATCH_SIZE) {
+        let sequences: Vec<&[u32]> = chunk.iter().map(|(ids, _)| ids.as_slice()).collect();
+        let labels: Vec<u32> = chunk.iter().map(|(_, label)| *label).collect();
+        let logits = predict_logits(model, &sequences, pad_id, device)?;
+        let loss = super::loss::cross_entropy(&logits, &labels)?;
+        loss_sum += scalar(&loss)? * chunk.len() as f64;
+        let argmax = logits.argmax(1)?.to_vec1::<u32>()?;
+        gold.extend(labels.iter().map(|&l| l as usize));
+        predicted.extend(argmax.iter().map(|&p| p as usize));
+    }
+    Ok(Evaluation {
+        epoch,
+        accuracy: accuracy(&gold, &predicted),
+        macro_f1: macro_f1(&gold, &predicted, num_labels),
+        loss: loss_sum / eval.len() as f64,
+        records: eval.len() as u64,
+    })
+}
