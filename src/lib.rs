@@ -15,12 +15,12 @@
 //! - [`data`]: readers for JSON Lines, CSV and TSV and the label map.
 //! - [`client`]: the command-line client.
 
-
-
+pub mod api;
+pub mod client;
 pub mod data;
-
+pub mod jobs;
 pub mod model;
-
+pub mod serve;
 pub mod text;
 pub mod train;
 

@@ -1,0 +1,140 @@
+//! The `labelaug.v1.Labelaug` service.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, info_span, Instrument};
+
+use super::convert::{job_to_proto, training_spec};
+use super::status::{data_error, invalid, jobs_error, join_error, serve_error};
+use super::upload::upload;
+use crate::jobs::{Store, WorkerPool, new_id};
+use crate::pb;
+use crate::serve::ModelRegistry;
+use crate::train::load_training_data;
+
+pub struct LabelaugService {
+    store: Arc<Store>,
+    pool: WorkerPool,
+    registry: Arc<ModelRegistry>,
+    max_upload_bytes: u64,
+}
+
+impl LabelaugService {
+    pub fn new(store: Arc<Store>, pool: WorkerPool, registry: Arc<ModelRegistry>, max_upload_bytes: u64) -> Self {
+        Self {
+            store,
+            pool,
+            registry,
+            max_upload_bytes,
+        }
+    }
+
+    /// Runs blocking store or model work off the async executor.
+    async fn blocking<T: Send + 'static>(
+        work: impl FnOnce() -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        tokio::task::spawn_blocking(work).await.map_err(join_error)?
+    }
+}
+
+#[tonic::async_trait]
+impl pb::labelaug_server::Labelaug for LabelaugService {
+    async fn upload_dataset(
+        &self,
+        request: Request<Streaming<pb::UploadDatasetRequest>>,
+    ) -> Result<Response<pb::UploadDatasetResponse>, Status> {
+        let response = upload(self.store.clone(), request.into_inner(), self.max_upload_bytes)
+            .instrument(info_span!("upload_dataset"))
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn start_training(
+        &self,
+        request: Request<pb::StartTrainingRequest>,
+    ) -> Result<Response<pb::StartTrainingResponse>, Status> {
+        let request = request.into_inner();
+        let store = self.store.clone();
+        let spec = Self::blocking(move || {
+            let spec = training_spec(&store, &request)?;
+            load_training_data(&spec.data).map_err(|e| data_error(&e))?;
+            Ok(spec)
+        })
+        .await?;
+
+        let job_id = new_id("job");
+        let store = self.store.clone();
+        let insert_id = job_id.clone();
+        let insert_spec = spec.clone();
+        Self::blocking(move || store.insert_job(&insert_id, &insert_spec).map_err(|e| jobs_error(&e))).await?;
+        if let Err(error) = self.pool.submit(&job_id) {
+            let store = self.store.clone();
+            let delete_id = job_id.clone();
+            Self::blocking(move || store.delete_job(&delete_id).map_err(|e| jobs_error(&e))).await?;
+            return Err(jobs_error(&error));
+        }
+        info!(
+            job_id = %job_id,
+            train = %spec.data.train.file_name,
+            tasks = ?spec.tasks,
+            epochs = spec.hyperparameters.epochs,
+            "job queued"
+        );
+        Ok(Response::new(pb::StartTrainingResponse { job_id }))
+    }
+
+    async fn job_status(&self, request: Request<pb::JobStatusRequest>) -> Result<Response<pb::Job>, Status> {
+        let job_id = request.into_inner().job_id;
+        if job_id.is_empty() {
+            return Err(invalid("job_id", "\"\"", "is required"));
+        }
+        let store = self.store.clone();
+        let job = Self::blocking(move || {
+            store
+                .job(&job_id)
+                .map_err(|e| jobs_error(&e))?
+                .ok_or_else(|| Status::not_found(format!("job {job_id:?} not found")))
+        })
+        .await?;
+        Ok(Response::new(job_to_proto(&job)))
+    }
+
+    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let request = request.into_inner();
+        if request.model_id.is_empty() {
+            return Err(invalid("model_id", "\"\"", "is required"));
+        }
+        let registry = self.registry.clone();
+        let span = info_span!("classify", model_id = %request.model_id, texts = request.texts.len());
+        let model_id = request.model_id.clone();
+        let output = Self::blocking(move || {
+            let _entered = span.enter();
+            registry
+                .classify(&request.model_id, &request.texts, request.top_k as usize)
+                .map_err(|e| serve_error(&e))
+        })
+        .await?;
+        Ok(Response::new(pb::ClassifyResponse {
+            model_id,
+            results: output
+                .results
+                .into_iter()
+                .map(|result| pb::Classification {
+                    labels: result
+                        .labels
+                        .into_iter()
+                        .map(|score| pb::LabelScore {
+                            label: score.label,
+                            description: score.description,
+                            probability: score.probability,
+                        })
+                        .collect(),
+                    truncated: result.truncated,
+                })
+                .collect(),
+            tokenize_ms: output.tokenize_ms,
+            compute_ms: output.compute_ms,
+        }))
+    }
+}

@@ -1,0 +1,50 @@
+//! Domain errors to gRPC status codes, in one place.
+
+use tonic::Status;
+use tracing::error;
+
+use crate::data::DataError;
+use crate::jobs::JobsError;
+use crate::serve::ServeError;
+use crate::train::InvalidField;
+
+pub fn invalid_field(error: &InvalidField) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+pub fn invalid(field: &str, value: impl std::fmt::Display, reason: &str) -> Status {
+    invalid_field(&InvalidField::new(field, value, reason))
+}
+
+pub fn data_error(error: &DataError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+pub fn jobs_error(error: &JobsError) -> Status {
+    match error {
+        JobsError::QueueFull { .. } => Status::resource_exhausted(error.to_string()),
+        JobsError::PoolStopped => Status::unavailable(error.to_string()),
+        JobsError::InvalidDevice { .. } => Status::invalid_argument(error.to_string()),
+        JobsError::Sqlite { .. } | JobsError::Corrupt { .. } | JobsError::Io { .. } => {
+            error!(%error, "store error");
+            Status::internal(error.to_string())
+        }
+    }
+}
+
+pub fn serve_error(error: &ServeError) -> Status {
+    match error {
+        ServeError::ModelNotFound(_) => Status::not_found(error.to_string()),
+        ServeError::InvalidRequest { .. } => Status::invalid_argument(error.to_string()),
+        ServeError::Store(inner) => jobs_error(inner),
+        ServeError::Load { .. } | ServeError::Text(_) | ServeError::Tensor(_) => {
+            error!(%error, "classification failed");
+            Status::internal(error.to_string())
+        }
+    }
+}
+
+pub fn join_error(error: tokio::task::JoinError) -> Status {
+    error!(%error, "blocking task failed");
+    Status::internal(format!("internal error: {error}"))
+}

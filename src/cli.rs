@@ -1,0 +1,336 @@
+//! Command-line arguments and the command implementations.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use labelaug::api::{ServerConfig, serve as run_server};
+use labelaug::client::{self, DEFAULT_SERVER};
+use labelaug::data::Format;
+use labelaug::jobs::DeviceSpec;
+use labelaug::pb;
+
+#[derive(Parser)]
+#[command(name = "labelaug", version, about = "Train text classifiers with label augmentation and serve them over gRPC")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Log level when `RUST_LOG` is unset: the server logs its work, the
+    /// client only warnings.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the gRPC server with the embedded store.
+    Serve(ServeArgs),
+    /// Upload data and start a training job.
+    Train(TrainArgs),
+    /// Show a job's state, progress and evaluations.
+    Status(StatusArgs),
+    /// Classify texts with a trained model.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LABELAUG_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Folder of the embedded store: a SQLite file, uploaded datasets and models.
+    #[arg(long, env = "LABELAUG_DATA_DIR", default_value = "./labelaug-data")]
+    pub data_dir: PathBuf,
+    /// Number of CPU training workers (ignored when --devices is given).
+    #[arg(long, env = "LABELAUG_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Training devices, one worker each: `cpu` or `cuda:0,cuda:1` (needs the `cuda` feature).
+    #[arg(long, env = "LABELAUG_DEVICES")]
+    pub devices: Option<String>,
+    /// Maximum size of one uploaded dataset, in bytes.
+    #[arg(long, env = "LABELAUG_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// Also train a small model on the bundled Banking77 example and classify with it.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Args)]
+pub struct ServerArg {
+    /// Server address.
+    #[arg(long, env = "LABELAUG_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Training data file.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Evaluation data file; the best epoch on it is kept.
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    /// Record format: clue, jsonl, csv or tsv (default: from the file extension).
+    #[arg(long)]
+    pub format: Option<Format>,
+    /// Field holding the text (default: `sentence` for clue, `text` otherwise).
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// Field holding the label (default: `label`).
+    #[arg(long)]
+    pub label_field: Option<String>,
+    /// Field holding each record's label description.
+    #[arg(long)]
+    pub description_field: Option<String>,
+    /// File with one description per label (same format as --train).
+    #[arg(long)]
+    pub label_descriptions: Option<PathBuf>,
+    /// Description field of --label-descriptions (default: `label_des`/`label_desc` for clue, `description` otherwise).
+    #[arg(long)]
+    pub label_descriptions_field: Option<String>,
+    /// Auxiliary tasks with weights, e.g. `seq2seq=0.2`.
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Fraction of steps spent warming up the learning rate.
+    #[arg(long)]
+    pub warmup_ratio: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Maximum global gradient norm (0 disables clipping).
+    #[arg(long)]
+    pub max_grad_norm: Option<f64>,
+    /// Maximum tokens per text, [CLS] and [SEP] included.
+    #[arg(long)]
+    pub max_len: Option<u32>,
+    /// Maximum tokens per label description, its [SEP] included.
+    #[arg(long)]
+    pub max_description_len: Option<u32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Encoder layers (encoder trained from scratch).
+    #[arg(long)]
+    pub layers: Option<u32>,
+    /// Encoder hidden size.
+    #[arg(long)]
+    pub hidden_size: Option<u32>,
+    /// Attention heads.
+    #[arg(long)]
+    pub heads: Option<u32>,
+    /// Maximum WordPiece vocabulary size.
+    #[arg(long)]
+    pub vocab_size: Option<u32>,
+    /// Dropout probability.
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Follow the job until it ends, with a progress bar on stderr.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Job id.
+    pub job: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Model id.
+    #[arg(long)]
+    pub model: String,
+    /// Labels to show per text.
+    #[arg(long, default_value_t = 1)]
+    pub top_k: u32,
+    #[arg(long)]
+    pub json: bool,
+    /// Texts to classify.
+    #[arg(required = true)]
+    pub texts: Vec<String>,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let devices = match &args.devices {
+        Some(list) => DeviceSpec::parse_list(list)?,
+        None => {
+            if args.workers == 0 {
+                bail!("--workers must be at least 1");
+            }
+            vec![DeviceSpec::Cpu; args.workers]
+        }
+    };
+    let mut config = ServerConfig::new(args.data_dir.clone());
+    config.devices = devices;
+    config.max_upload_bytes = args.max_upload_bytes;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    if args.demo {
+        tokio::spawn(crate::demo::run(format!("http://{address}")));
+    }
+    let shutdown = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "failed to wait for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down");
+    };
+    run_server(listener, config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_tasks(specs: &[String]) -> anyhow::Result<Vec<pb::TaskSpec>> {
+    specs
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|spec| {
+            let (name, weight) = match spec.split_once('=') {
+                Some((name, weight)) => {
+                    let weight = weight
+                        .trim()
+                        .parse::<f32>()
+                        .with_context(|| format!("--tasks {spec}: the weight {weight:?} is not a number"))?;
+                    (name.trim(), weight)
+                }
+                None => (spec.trim(), 1.0),
+            };
+            Ok(pb::TaskSpec {
+                name: name.to_string(),
+                weight,
+            })
+        })
+        .collect()
+}
+
+fn training_request(args: &TrainArgs, train_id: String, eval_id: String, descriptions_id: Option<String>) -> anyhow::Result<pb::StartTrainingRequest> {
+    Ok(pb::StartTrainingRequest {
+        train_dataset_id: train_id,
+        eval_dataset_id: eval_id,
+        fields: Some(pb::FieldMapping {
+            text_field: args.text_field.clone().unwrap_or_default(),
+            label_field: args.label_field.clone().unwrap_or_default(),
+            description_field: args.description_field.clone().unwrap_or_default(),
+        }),
+        label_descriptions: descriptions_id.map(|dataset_id| pb::LabelDescriptions {
+            dataset_id,
+            label_field: String::new(),
+            description_field: args.label_descriptions_field.clone().unwrap_or_default(),
+        }),
+        encoder: Some(pb::EncoderSpec {
+            source: Some(pb::encoder_spec::Source::Scratch(pb::ScratchEncoder {
+                num_layers: args.layers.unwrap_or(0),
+                hidden_size: args.hidden_size.unwrap_or(0),
+                num_heads: args.heads.unwrap_or(0),
+                intermediate_size: 0,
+                vocab_size: args.vocab_size.unwrap_or(0),
+                dropout: args.dropout,
+            })),
+        }),
+        tasks: parse_tasks(&args.tasks)?,
+        hyperparameters: Some(pb::Hyperparameters {
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            learning_rate: args.lr,
+            warmup_ratio: args.warmup_ratio,
+            weight_decay: args.weight_decay,
+            max_grad_norm: args.max_grad_norm,
+            max_length: args.max_len,
+            max_description_length: args.max_description_len,
+            seed: args.seed,
+        }),
+    })
+}
+
+pub async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format {
+        Some(format) => format,
+        None => client::format_from_extension(&args.train)?,
+    };
+    let mut connection = client::connect(&args.server.server).await?;
+    let train = client::upload_file(&mut connection, &args.train, format).await?;
+    eprintln!("uploaded {} ({} records) as {}", args.train.display(), train.records, train.dataset_id);
+    let eval_id = match &args.eval {
+        Some(path) => {
+            let eval = client::upload_file(&mut connection, path, format).await?;
+            eprintln!("uploaded {} ({} records) as {}", path.display(), eval.records, eval.dataset_id);
+            eval.dataset_id
+        }
+        None => String::new(),
+    };
+    let descriptions_id = match &args.label_descriptions {
+        Some(path) => Some(client::upload_file(&mut connection, path, format).await?.dataset_id),
+        None => None,
+    };
+    let request = training_request(&args, train.dataset_id, eval_id, descriptions_id)?;
+    let job_id = connection
+        .start_training(request)
+        .await
+        .context("StartTraining failed")?
+        .into_inner()
+        .job_id;
+    if !args.wait {
+        match args.json {
+            true => println!("{}", serde_json::json!({"job_id": job_id, "state": "queued"})),
+            false => println!("{job_id}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("job {job_id} queued");
+    let job = client::wait_for_job(&mut connection, &job_id, true).await?;
+    match args.json {
+        true => println!("{}", client::job_json(&job)),
+        false => client::print_job_summary(&job),
+    }
+    Ok(exit_code_for(&job))
+}
+
+fn exit_code_for(job: &pb::Job) -> ExitCode {
+    match pb::JobState::try_from(job.state) {
+        Ok(pb::JobState::Succeeded) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let mut connection = client::connect(&args.server.server).await?;
+    let job = client::job_status(&mut connection, &args.job).await?;
+    match args.json {
+        true => println!("{}", client::job_json(&job)),
+        false => client::print_job_summary(&job),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
+    let mut connection = client::connect(&args.server.server).await?;
+    let response = client::classify(&mut connection, &args.model, args.texts.clone(), args.top_k).await?;
+    client::print_classification(&args.texts, &response, args.json);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,124 @@
+//! The command-line client: uploads files, starts jobs, follows them and
+//! classifies texts over gRPC.
+
+mod output;
+mod wait;
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use tokio::io::AsyncReadExt;
+use tonic::transport::Channel;
+
+use crate::data::Format;
+use crate::pb;
+use crate::pb::labelaug_client::LabelaugClient;
+
+pub use output::{job_json, print_classification, print_job_summary, timestamp_rfc3339};
+pub use wait::wait_for_job;
+
+/// Server address used when neither `--server` nor `LABELAUG_SERVER` is set.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+/// Bytes per UploadDataset message, well under gRPC's 4 MiB default limit.
+const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
+
+pub type Client = LabelaugClient<Channel>;
+
+pub async fn connect(server: &str) -> anyhow::Result<Client> {
+    LabelaugClient::connect(server.to_string())
+        .await
+        .with_context(|| format!("failed to connect to the labelaug server at {server}"))
+}
+
+pub fn format_to_proto(format: Format) -> pb::DataFormat {
+    match format {
+        Format::Jsonl => pb::DataFormat::Jsonl,
+        Format::Clue => pb::DataFormat::Clue,
+        Format::Csv => pb::DataFormat::Csv,
+        Format::Tsv => pb::DataFormat::Tsv,
+    }
+}
+
+/// Picks the format from the file extension: `.csv`, `.tsv`, or JSON Lines
+/// for `.json` and `.jsonl`.
+pub fn format_from_extension(path: &Path) -> anyhow::Result<Format> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match extension.as_str() {
+        "csv" => Ok(Format::Csv),
+        "tsv" => Ok(Format::Tsv),
+        "json" | "jsonl" => Ok(Format::Jsonl),
+        _ => bail!(
+            "cannot tell the format of {} from its extension; pass --format clue|jsonl|csv|tsv",
+            path.display()
+        ),
+    }
+}
+
+/// Streams a local file to the server and returns its upload response.
+pub async fn upload_file(client: &mut Client, path: &Path, format: Format) -> anyhow::Result<pb::UploadDatasetResponse> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut messages = vec![pb::UploadDatasetRequest {
+        part: Some(pb::upload_dataset_request::Part::Header(pb::DatasetHeader {
+            file_name,
+            format: format_to_proto(format) as i32,
+        })),
+    }];
+    loop {
+        let mut chunk = vec![0u8; UPLOAD_CHUNK_BYTES];
+        let mut filled = 0;
+        while filled < chunk.len() {
+            let read = file
+                .read(&mut chunk[filled..])
+                .await
+                .with_context(|| format!("failed to read {}", path.display()))?;
+            if read == 0 {
+                break;
+            }
+            filled += read;
+        }
+        if filled == 0 {
+            break;
+        }
+        chunk.truncate(filled);
+        messages.push(pb::UploadDatasetRequest {
+            part: Some(pb::upload_dataset_request::Part::Chunk(chunk)),
+        });
+    }
+    let response = client
+        .upload_dataset(tokio_stream::iter(messages))
+        .await
+        .with_context(|| format!("upload of {} failed", path.display()))?;
+    Ok(response.into_inner())
+}
+
+pub async fn job_status(client: &mut Client, job_id: &str) -> anyhow::Result<pb::Job> {
+    let response = client
+        .job_status(pb::JobStatusRequest {
+            job_id: job_id.to_string(),
+        })
+        .await
+        .with_context(|| format!("status of job {job_id} failed"))?;
+    Ok(response.into_inner())
+}
+
+pub async fn classify(client: &mut Client, model_id: &str, texts: Vec<String>, top_k: u32) -> anyhow::Result<pb::ClassifyResponse> {
+    let response = client
+        .classify(pb::ClassifyRequest {
+            model_id: model_id.to_string(),
+            texts,
+            top_k,
+        })
+        .await
+        .context("classify failed")?;
+    Ok(response.into_inner())
+}

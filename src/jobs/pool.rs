@@ -1,0 +1,209 @@
+//! The bounded job queue and the worker pool. Each worker is an OS thread
+//! that owns one device and runs one job at a time, so training never runs
+//! on the async executor.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use candle_core::Device;
+use tracing::{error, info, info_span, warn};
+
+use super::store::{ModelRow, Store, new_id};
+use super::{DeviceSpec, JobState, JobsError};
+use crate::train::{self, Evaluation, Progress, ProgressSink, TrainContext, TrainError};
+
+/// Jobs that may wait for a worker. Each waiting job holds only its
+/// specification, so the bound is about fairness and feedback rather than
+/// memory: a client whose job would wait behind this many learns at once.
+pub const QUEUE_CAPACITY: usize = 64;
+
+/// Minimum interval between two progress writes to the store.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+
+pub struct WorkerPool {
+    sender: SyncSender<String>,
+    capacity: usize,
+}
+
+impl WorkerPool {
+    /// Starts one worker per device. Jobs found queued in the store are
+    /// queued again; jobs found running were interrupted by a stop of the
+    /// server and are marked failed.
+    pub fn start(store: Arc<Store>, devices: &[DeviceSpec], capacity: usize) -> Result<Self, JobsError> {
+        let opened = devices
+            .iter()
+            .map(|spec| spec.open().map(|device| (*spec, device)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (sender, receiver) = sync_channel::<String>(capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for (index, (spec, device)) in opened.into_iter().enumerate() {
+            let store = store.clone();
+            let receiver = receiver.clone();
+            thread::Builder::new()
+                .name(format!("worker-{index}-{spec}"))
+                .spawn(move || run_worker(index, spec, device, store, receiver))
+                .map_err(|source| JobsError::Io {
+                    path: "worker thread".into(),
+                    source,
+                })?;
+        }
+        let pool = Self { sender, capacity };
+        for id in store.job_ids_in_state(JobState::Running)? {
+            warn!(job_id = %id, "job was running when the server stopped; marking it failed");
+            store.finish_unsuccessful(&id, JobState::Failed, "the server stopped while the job was running")?;
+        }
+        for id in store.job_ids_in_state(JobState::Queued)? {
+            info!(job_id = %id, "queueing job again after restart");
+            if let Err(error) = pool.submit(&id) {
+                store.finish_unsuccessful(&id, JobState::Failed, &error.to_string())?;
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Queues a job already stored as queued.
+    pub fn submit(&self, job_id: &str) -> Result<(), JobsError> {
+        match self.sender.try_send(job_id.to_string()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(JobsError::QueueFull {
+                capacity: self.capacity,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(JobsError::PoolStopped),
+        }
+    }
+}
+
+fn run_worker(index: usize, spec: DeviceSpec, device: Device, store: Arc<Store>, receiver: Arc<Mutex<Receiver<String>>>) {
+    info!(worker = index, device = %spec, "worker started");
+    loop {
+        let next = {
+            let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            receiver.recv()
+        };
+        let Ok(job_id) = next else {
+            info!(worker = index, "worker stopped");
+            return;
+        };
+        let span = info_span!("job", job_id = %job_id, worker = index, device = %spec);
+        let _entered = span.enter();
+        run_job(&job_id, &device, &store);
+    }
+}
+
+fn run_job(job_id: &str, device: &Device, store: &Store) {
+    let job = match store.job(job_id) {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            warn!("queued job is not in the store; skipping it");
+            return;
+        }
+        Err(error) => {
+            error!(%error, "failed to read the queued job");
+            return;
+        }
+    };
+    if job.state != JobState::Queued {
+        warn!(state = %job.state, "job is no longer queued; skipping it");
+        return;
+    }
+    if let Err(error) = store.mark_running(job_id) {
+        error!(%error, "failed to mark the job running");
+        return;
+    }
+    let model_id = new_id("model");
+    let model_dir = store.model_path(&model_id);
+    let stop = AtomicBool::new(false);
+    let sink = StoreSink::new(store, job_id);
+    info!(model_id = %model_id, "training started");
+    let started = Instant::now();
+    let context = TrainContext {
+        job_id,
+        model_id: &model_id,
+        model_dir: model_dir.clone(),
+        device,
+        stop: &stop,
+        progress: &sink,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| train::train(&job.spec, &context)));
+    let seconds = started.elapsed().as_secs_f64();
+    let finished = match result {
+        Ok(Ok(outcome)) => {
+            info!(
+                model_id = %model_id,
+                seconds,
+                accuracy = outcome.best.as_ref().map(|e| e.accuracy),
+                "training succeeded"
+            );
+            let row = ModelRow {
+                id: model_id.clone(),
+                job_id: job_id.to_string(),
+                path: model_dir,
+                created_at_ms: super::store::now_ms(),
+            };
+            store.finish_succeeded(job_id, &row)
+        }
+        Ok(Err(TrainError::Cancelled)) => {
+            info!(seconds, "training cancelled");
+            store.finish_unsuccessful(job_id, JobState::Cancelled, "cancelled")
+        }
+        Ok(Err(failure)) => {
+            error!(error = %failure, seconds, "training failed");
+            store.finish_unsuccessful(job_id, JobState::Failed, &failure.to_string())
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".to_string());
+            error!(panic = %message, "training panicked");
+            store.finish_unsuccessful(job_id, JobState::Failed, &format!("internal error: {message}"))
+        }
+    };
+    if let Err(error) = finished {
+        error!(%error, "failed to record the end of the job");
+    }
+}
+
+/// Writes progress to the store, at most every [`PROGRESS_INTERVAL`] and
+/// always at the last step; every evaluation is written.
+struct StoreSink<'a> {
+    store: &'a Store,
+    job_id: &'a str,
+    last_write: Mutex<Option<Instant>>,
+}
+
+impl<'a> StoreSink<'a> {
+    fn new(store: &'a Store, job_id: &'a str) -> Self {
+        Self {
+            store,
+            job_id,
+            last_write: Mutex::new(None),
+        }
+    }
+}
+
+impl ProgressSink for StoreSink<'_> {
+    fn on_progress(&self, progress: &Progress) {
+        let mut last = self.last_write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL);
+        let epoch_end = progress.step * u64::from(progress.epochs) % progress.total_steps.max(1) == 0;
+        if !(due || epoch_end || progress.step == progress.total_steps) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(error) = self.store.update_progress(self.job_id, progress) {
+            error!(%error, "failed to store job progress");
+        }
+    }
+
+    fn on_evaluation(&self, evaluation: &Evaluation) {
+        if let Err(error) = self.store.add_evaluation(self.job_id, evaluation) {
+            error!(%error, "failed to store an evaluation");
+        }
+    }
+}
