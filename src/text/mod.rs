@@ -4,6 +4,7 @@
 
 mod encode;
 mod tokenizer;
+mod vocabulary;
 
 pub use encode::{EncodedPair, EncodedText, encode_pair, encode_text};
 pub use tokenizer::{SPECIAL_TOKENS, SpecialIds, TextError, TextTokenizer};

@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::models::TrainerWrapper;
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{AddedToken, Tokenizer};
+
+use super::vocabulary::build_vocabulary;
 
 /// Special tokens of a trained vocabulary, in id order (0..5).
 pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -45,33 +47,42 @@ pub struct TextTokenizer {
 }
 
 impl TextTokenizer {
-    /// Trains a WordPiece vocabulary of at most `vocab_size` tokens on `corpus`.
-    ///
-    /// Every character of the corpus is kept in the alphabet, so Chinese
-    /// texts never map to `[UNK]` for characters seen in training.
+    /// Builds a WordPiece tokenizer whose vocabulary of at most `vocab_size`
+    /// tokens comes from `corpus`; the same corpus gives the same tokenizer.
     pub fn train_wordpiece<I, S>(corpus: I, vocab_size: usize) -> Result<Self, TextError>
     where
-        I: Iterator<Item = S> + Send,
-        S: AsRef<str> + Send,
+        I: Iterator<Item = S>,
+        S: AsRef<str>,
     {
-        let mut tokenizer = Tokenizer::new(WordPiece::default());
+        let normalizer = BertNormalizer::new(true, true, None, true);
+        let tokens = build_vocabulary(&normalizer, corpus, vocab_size)?;
+        let vocab: serde_json::Map<String, serde_json::Value> = tokens
+            .into_iter()
+            .enumerate()
+            .map(|(id, token)| (token, serde_json::Value::from(id)))
+            .collect();
+        // WordPiece's deserializer borrows strings, so it reads from text.
+        let definition = serde_json::json!({
+            "type": "WordPiece",
+            "unk_token": "[UNK]",
+            "continuing_subword_prefix": "##",
+            "max_input_chars_per_word": 100,
+            "vocab": vocab,
+        })
+        .to_string();
+        let model: WordPiece = serde_json::from_str(&definition).map_err(|e| TextError::Train(e.to_string()))?;
+        let mut tokenizer = Tokenizer::new(model);
         tokenizer
-            .with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
+            .with_normalizer(Some(normalizer))
             .map_err(|e| TextError::Train(e.to_string()))?;
         tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
-        let special_tokens = SPECIAL_TOKENS
+        tokenizer.with_decoder(Some(WordPieceDecoder::default()));
+        let special_tokens: Vec<AddedToken> = SPECIAL_TOKENS
             .iter()
             .map(|token| AddedToken::from(*token, true))
             .collect();
-        let mut trainer: TrainerWrapper = WordPieceTrainer::builder()
-            .vocab_size(vocab_size)
-            .min_frequency(2)
-            .show_progress(false)
-            .special_tokens(special_tokens)
-            .build()
-            .into();
         tokenizer
-            .train(&mut trainer, corpus)
+            .add_special_tokens(special_tokens)
             .map_err(|e| TextError::Train(e.to_string()))?;
         let special = special_ids(&tokenizer)?;
         tokenizer.with_post_processor(Some(BertProcessing::new(
@@ -182,6 +193,22 @@ mod tests {
         assert_eq!(upper, lower);
         let unknown = tokenizer.tokenize("😀").unwrap();
         assert_eq!(unknown, vec![tokenizer.special().unk]);
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/train.csv");
+        let corpus = std::fs::read_to_string(path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut saved = Vec::new();
+        for run in 0..3 {
+            let tokenizer = TextTokenizer::train_wordpiece(corpus.lines(), 500).unwrap();
+            let file = dir.path().join(format!("{run}.json"));
+            tokenizer.save(&file).unwrap();
+            saved.push(std::fs::read_to_string(&file).unwrap());
+        }
+        assert_eq!(saved[0], saved[1]);
+        assert_eq!(saved[0], saved[2]);
     }
 
     #[test]
