@@ -153,7 +153,7 @@ fn state_to_proto(state: JobState) -> pb::JobState {
     }
 }
 
-/// The best evaluation: highest accuracy, the earliest epoch on a tie.
+/// Returns the evaluation with the highest accuracy, the earliest on a tie.
 pub fn best_evaluation(evaluations: &[Evaluation]) -> Option<&Evaluation> {
     evaluations
         .iter()

@@ -44,8 +44,8 @@ fn best(job: &pb::Job) -> Option<&pb::EpochEvaluation> {
     job.evaluations.iter().find(|e| e.epoch == epoch)
 }
 
-/// The job as one JSON object; `accuracy` and `macro_f1` are those of the
-/// best evaluation.
+/// Renders the job as one JSON object, with the best evaluation's
+/// `accuracy` and `macro_f1` at the top level.
 pub fn job_json(job: &pb::Job) -> Value {
     let best = best(job);
     json!({

@@ -7,8 +7,8 @@ pub enum JobsError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("stored {what} is corrupt: {message}")]
-    Corrupt { what: String, message: String },
+    #[error("stored {record} is corrupt: {message}")]
+    Corrupt { record: String, message: String },
     #[error("failed to create {path}: {source}")]
     Io {
         path: PathBuf,

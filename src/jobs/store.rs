@@ -185,7 +185,7 @@ impl Store {
             return Ok(None);
         };
         let format = format.parse::<Format>().map_err(|e| JobsError::Corrupt {
-            what: format!("dataset {id}"),
+            record: format!("dataset {id}"),
             message: e.to_string(),
         })?;
         Ok(Some(DatasetRow {
@@ -245,7 +245,7 @@ impl Store {
             return Ok(None);
         };
         let corrupt = |message: String| JobsError::Corrupt {
-            what: format!("job {id}"),
+            record: format!("job {id}"),
             message,
         };
         Ok(Some(JobRecord {
@@ -352,7 +352,7 @@ impl Store {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JobsError> {
     serde_json::to_string(value).map_err(|e| JobsError::Corrupt {
-        what: "value to store".to_string(),
+        record: "value to store".to_string(),
         message: e.to_string(),
     })
 }

@@ -5,7 +5,7 @@
 //! different vocabularies and the same seed would give different models.
 //! This builder ranks by frequency and breaks ties by the token's text.
 //!
-//! The vocabulary holds the special tokens, every character of the corpus
+//! The vocabulary contains the special tokens, every character of the corpus
 //! (and its `##` continuation form where a character occurs inside a
 //! word), then whole words seen at least twice, most frequent first. A word
 //! outside the vocabulary is split into characters, so no character seen in

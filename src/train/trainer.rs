@@ -162,6 +162,14 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
                 eta_seconds: Some(mean_step * (total_steps - step) as f64),
             });
         }
+        info!(
+            epoch,
+            step,
+            total_steps,
+            seconds = epoch_started.elapsed().as_secs_f64(),
+            samples_per_second = epoch_samples as f64 / epoch_started.elapsed().as_secs_f64(),
+            "epoch finished"
+        );
         if eval.is_empty() {
             continue;
         }
