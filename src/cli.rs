@@ -38,8 +38,50 @@ pub enum Command {
     Train(TrainArgs),
     /// Show a job's state, progress and evaluations.
     Status(StatusArgs),
+    /// Follow a job until it ends, with a progress bar on stderr.
+    Watch(StatusArgs),
+    /// Cancel a queued or running job.
+    Cancel(StatusArgs),
+    /// List jobs, newest first.
+    Jobs(JobsArgs),
+    /// List trained models, newest first.
+    Models(JsonArgs),
+    /// Delete a model and its files.
+    DeleteModel(DeleteModelArgs),
     /// Classify texts with a trained model.
     Classify(ClassifyArgs),
+}
+
+#[derive(Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Only jobs in this state: queued, running, succeeded, failed or cancelled.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Maximum jobs to list.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct JsonArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct DeleteModelArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Model id.
+    pub model: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -324,6 +366,95 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     match args.json {
         true => println!("{}", client::job_json(&job)),
         false => client::print_job_summary(&job),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn watch(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let mut connection = client::connect(&args.server.server).await?;
+    let job = client::wait_for_job(&mut connection, &args.job, true).await?;
+    match args.json {
+        true => println!("{}", client::job_json(&job)),
+        false => client::print_job_summary(&job),
+    }
+    Ok(exit_code_for(&job))
+}
+
+pub async fn cancel(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let mut connection = client::connect(&args.server.server).await?;
+    let job = connection
+        .cancel_job(pb::CancelJobRequest { job_id: args.job.clone() })
+        .await
+        .with_context(|| format!("cancelling job {} failed", args.job))?
+        .into_inner();
+    match args.json {
+        true => println!("{}", client::job_json(&job)),
+        false => client::print_job_summary(&job),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
+    let state = match &args.state {
+        Some(name) => client::state_from_name(name)? as i32,
+        None => pb::JobState::Unspecified as i32,
+    };
+    let mut connection = client::connect(&args.server.server).await?;
+    let mut jobs = Vec::new();
+    let mut page_token = String::new();
+    while jobs.len() < args.limit as usize {
+        let remaining = args.limit as usize - jobs.len();
+        let page = connection
+            .list_jobs(pb::ListJobsRequest {
+                state,
+                page_size: remaining.min(500) as u32,
+                page_token: page_token.clone(),
+            })
+            .await
+            .context("listing jobs failed")?
+            .into_inner();
+        jobs.extend(page.jobs);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    match args.json {
+        true => println!("{}", serde_json::json!({ "jobs": jobs.iter().map(client::job_json).collect::<Vec<_>>() })),
+        false => client::print_jobs(&jobs),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn models(args: JsonArgs) -> anyhow::Result<ExitCode> {
+    let mut connection = client::connect(&args.server.server).await?;
+    let models = connection
+        .list_models(pb::ListModelsRequest {})
+        .await
+        .context("listing models failed")?
+        .into_inner()
+        .models;
+    match args.json {
+        true => println!(
+            "{}",
+            serde_json::json!({ "models": models.iter().map(client::model_json).collect::<Vec<_>>() })
+        ),
+        false => client::print_models(&models),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn delete_model(args: DeleteModelArgs) -> anyhow::Result<ExitCode> {
+    let mut connection = client::connect(&args.server.server).await?;
+    connection
+        .delete_model(pb::DeleteModelRequest {
+            model_id: args.model.clone(),
+        })
+        .await
+        .with_context(|| format!("deleting model {} failed", args.model))?;
+    match args.json {
+        true => println!("{}", serde_json::json!({ "model_id": args.model, "deleted": true })),
+        false => println!("deleted model {}", args.model),
     }
     Ok(ExitCode::SUCCESS)
 }

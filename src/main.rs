@@ -1,5 +1,5 @@
 //! `labelaug`: the server (`serve`) and its command-line client (`train`,
-//! `status`, `classify`).
+//! `status`, `watch`, `cancel`, `jobs`, `models`, `delete-model`, `classify`).
 
 mod cli;
 mod demo;
@@ -28,6 +28,11 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => cli::serve(args).await,
             Command::Train(args) => cli::train(args).await,
             Command::Status(args) => cli::status(args).await,
+            Command::Watch(args) => cli::watch(args).await,
+            Command::Cancel(args) => cli::cancel(args).await,
+            Command::Jobs(args) => cli::jobs(args).await,
+            Command::Models(args) => cli::models(args).await,
+            Command::DeleteModel(args) => cli::delete_model(args).await,
             Command::Classify(args) => cli::classify(args).await,
         }
     });

@@ -7,7 +7,7 @@ use tonic::Status;
 
 use super::status::invalid;
 use crate::data::{FieldMapping, Format};
-use crate::jobs::{DatasetRow, JobRecord, JobState, Store};
+use crate::jobs::{DatasetRow, JobRecord, JobState, ModelRow, Store};
 use crate::pb;
 use crate::train::spec::{
     DataSpec, DatasetFile, DescriptionFile, EncoderSpec, Hyperparameters, ScratchEncoder, TaskKind, TrainingSpec,
@@ -140,6 +140,31 @@ fn timestamp(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// The state filter of ListJobs: unspecified means every state.
+pub fn state_from_proto(value: i32) -> Result<Option<JobState>, Status> {
+    match pb::JobState::try_from(value) {
+        Ok(pb::JobState::Unspecified) => Ok(None),
+        Ok(pb::JobState::Queued) => Ok(Some(JobState::Queued)),
+        Ok(pb::JobState::Running) => Ok(Some(JobState::Running)),
+        Ok(pb::JobState::Succeeded) => Ok(Some(JobState::Succeeded)),
+        Ok(pb::JobState::Failed) => Ok(Some(JobState::Failed)),
+        Ok(pb::JobState::Cancelled) => Ok(Some(JobState::Cancelled)),
+        Err(_) => Err(invalid("state", value, "is not a job state")),
+    }
+}
+
+pub fn model_to_proto(model: &ModelRow) -> pb::Model {
+    pb::Model {
+        model_id: model.id.clone(),
+        job_id: model.job_id.clone(),
+        created_at: Some(timestamp(model.created_at_ms)),
+        accuracy: model.accuracy,
+        macro_f1: model.macro_f1,
+        num_labels: model.num_labels as u32,
+        tasks: model.tasks.iter().map(|(k, v)| (k.clone(), *v)).collect(),
     }
 }
 

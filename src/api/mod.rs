@@ -3,6 +3,7 @@
 //! runs here, and no handler waits for training.
 
 mod convert;
+mod lifecycle;
 mod server;
 mod service;
 mod status;

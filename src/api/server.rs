@@ -48,6 +48,12 @@ pub async fn serve(
     let pool = WorkerPool::start(store.clone(), &config.devices, config.queue_capacity)?;
     let registry = Arc::new(ModelRegistry::new(store.clone(), Device::Cpu));
     let service = LabelaugService::new(store, pool, registry, config.max_upload_bytes);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LabelaugServer<LabelaugService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
     let address = listener.local_addr()?;
     info!(
         %address,
@@ -56,6 +62,8 @@ pub async fn serve(
         "server listening"
     );
     tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
         .add_service(LabelaugServer::new(service))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, info_span, Instrument};
 
+use tokio_stream::wrappers::ReceiverStream;
+
 use super::convert::{job_to_proto, training_spec};
+use super::lifecycle;
 use super::status::{data_error, invalid, jobs_error, join_error, serve_error};
 use super::upload::upload;
 use crate::jobs::{Store, WorkerPool, new_id};
@@ -98,6 +101,53 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
         })
         .await?;
         Ok(Response::new(job_to_proto(&job)))
+    }
+
+    type WatchJobStream = ReceiverStream<Result<pb::Job, Status>>;
+
+    async fn watch_job(&self, request: Request<pb::JobStatusRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+        let job_id = request.into_inner().job_id;
+        if job_id.is_empty() {
+            return Err(invalid("job_id", "\"\"", "is required"));
+        }
+        Ok(Response::new(lifecycle::watch(self.store.clone(), job_id).await?))
+    }
+
+    async fn cancel_job(&self, request: Request<pb::CancelJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let job_id = request.into_inner().job_id;
+        if job_id.is_empty() {
+            return Err(invalid("job_id", "\"\"", "is required"));
+        }
+        let job = lifecycle::cancel(self.store.clone(), &self.pool, &job_id)
+            .instrument(info_span!("cancel_job", job_id = %job_id))
+            .await?;
+        Ok(Response::new(job))
+    }
+
+    async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        Ok(Response::new(lifecycle::list_jobs(self.store.clone(), request.into_inner()).await?))
+    }
+
+    async fn list_models(
+        &self,
+        _request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        Ok(Response::new(lifecycle::list_models(self.store.clone()).await?))
+    }
+
+    async fn delete_model(
+        &self,
+        request: Request<pb::DeleteModelRequest>,
+    ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        let model_id = request.into_inner().model_id;
+        if model_id.is_empty() {
+            return Err(invalid("model_id", "\"\"", "is required"));
+        }
+        let span = info_span!("delete_model", model_id = %model_id);
+        lifecycle::delete_model(self.store.clone(), self.registry.clone(), model_id)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(pb::DeleteModelResponse {}))
     }
 
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {

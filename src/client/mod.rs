@@ -14,7 +14,9 @@ use crate::data::Format;
 use crate::pb;
 use crate::pb::labelaug_client::LabelaugClient;
 
-pub use output::{job_json, print_classification, print_job_summary, timestamp_rfc3339};
+pub use output::{
+    job_json, model_json, print_classification, print_job_summary, print_jobs, print_models, timestamp_rfc3339,
+};
 pub use wait::wait_for_job;
 
 /// Server address used when neither `--server` nor `LABELAUG_SERVER` is set.
@@ -28,6 +30,19 @@ pub async fn connect(server: &str) -> anyhow::Result<Client> {
     LabelaugClient::connect(server.to_string())
         .await
         .with_context(|| format!("failed to connect to the labelaug server at {server}"))
+}
+
+/// Parses a job state name (`queued`, `running`, `succeeded`, `failed`,
+/// `cancelled`) for ListJobs.
+pub fn state_from_name(name: &str) -> anyhow::Result<pb::JobState> {
+    match name {
+        "queued" => Ok(pb::JobState::Queued),
+        "running" => Ok(pb::JobState::Running),
+        "succeeded" => Ok(pb::JobState::Succeeded),
+        "failed" => Ok(pb::JobState::Failed),
+        "cancelled" => Ok(pb::JobState::Cancelled),
+        other => bail!("unknown job state {other:?}; expected queued, running, succeeded, failed or cancelled"),
+    }
 }
 
 pub fn format_to_proto(format: Format) -> pb::DataFormat {

@@ -77,6 +77,54 @@ pub fn job_json(job: &pb::Job) -> Value {
     })
 }
 
+/// Renders a model as one JSON object.
+pub fn model_json(model: &pb::Model) -> Value {
+    json!({
+        "model_id": model.model_id,
+        "job_id": model.job_id,
+        "created_at": model.created_at.as_ref().map(timestamp_rfc3339),
+        "accuracy": model.accuracy,
+        "macro_f1": model.macro_f1,
+        "num_labels": model.num_labels,
+        "tasks": model.tasks,
+    })
+}
+
+/// Prints one line per model: id, accuracy, macro-F1, labels, tasks.
+pub fn print_models(models: &[pb::Model]) {
+    for model in models {
+        let percent = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+        let mut tasks: Vec<String> = model.tasks.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        tasks.sort();
+        println!(
+            "{}  accuracy {}  macro-F1 {}  {} labels  tasks [{}]  job {}",
+            model.model_id,
+            percent(model.accuracy),
+            percent(model.macro_f1),
+            model.num_labels,
+            tasks.join(","),
+            model.job_id
+        );
+    }
+}
+
+/// Prints one line per job: id, state, progress, best accuracy, model.
+pub fn print_jobs(jobs: &[pb::Job]) {
+    for job in jobs {
+        let accuracy = best(job).map_or("-".to_string(), |e| format!("{:.2}%", 100.0 * e.accuracy));
+        let created = job.created_at.as_ref().map(timestamp_rfc3339).unwrap_or_default();
+        println!(
+            "{}  {:<9}  {:>5.1}%  accuracy {}  {}  {}",
+            job.job_id,
+            state_name(job.state),
+            job.progress_percent,
+            accuracy,
+            created,
+            job.model_id
+        );
+    }
+}
+
 /// Prints a job's state, evaluations and model id to stdout.
 pub fn print_job_summary(job: &pb::Job) {
     println!("job {}: {}", job.job_id, state_name(job.state));

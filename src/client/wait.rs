@@ -1,14 +1,10 @@
 //! Following a job until it ends, with a progress bar on stderr.
 
-use std::time::Duration;
-
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{Client, job_status};
 use crate::pb;
-
-/// Interval between two JobStatus polls.
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 fn is_terminal(state: i32) -> bool {
     matches!(
@@ -45,8 +41,8 @@ fn format_duration(seconds: f64) -> String {
     format!("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60)
 }
 
-/// Polls the job until it ends and returns its final status. With
-/// `show_progress`, draws a progress bar on stderr.
+/// Follows the job through WatchJob until it ends and returns its final
+/// status. With `show_progress`, draws a progress bar on stderr.
 pub async fn wait_for_job(client: &mut Client, job_id: &str, show_progress: bool) -> anyhow::Result<pb::Job> {
     let bar = match show_progress {
         true => ProgressBar::new(100),
@@ -56,8 +52,18 @@ pub async fn wait_for_job(client: &mut Client, job_id: &str, show_progress: bool
         ProgressStyle::with_template("{bar:30} {percent:>3}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    loop {
-        let job = job_status(client, job_id).await?;
+    let mut stream = client
+        .watch_job(pb::JobStatusRequest {
+            job_id: job_id.to_string(),
+        })
+        .await
+        .with_context(|| format!("watching job {job_id} failed"))?
+        .into_inner();
+    while let Some(job) = stream
+        .message()
+        .await
+        .with_context(|| format!("watching job {job_id} failed"))?
+    {
         if job.total_steps > 0 {
             bar.set_position(job.progress_percent.round() as u64);
         }
@@ -69,6 +75,12 @@ pub async fn wait_for_job(client: &mut Client, job_id: &str, show_progress: bool
             bar.finish_and_clear();
             return Ok(job);
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    bar.finish_and_clear();
+    // The stream closed before the job ended, e.g. the server stopped.
+    let job = job_status(client, job_id).await?;
+    match is_terminal(job.state) {
+        true => Ok(job),
+        false => anyhow::bail!("the server closed the watch of job {job_id} before it ended"),
     }
 }

@@ -11,4 +11,4 @@ pub use device::DeviceSpec;
 pub use error::JobsError;
 pub use pool::{QUEUE_CAPACITY, WorkerPool};
 pub use state::JobState;
-pub use store::{DatasetRow, JobRecord, ModelRow, Store, new_id, now_ms};
+pub use store::{DatasetRow, JobCursor, JobRecord, ModelRow, Store, new_id, now_ms};

@@ -3,7 +3,8 @@
 //! on the async executor.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::AtomicBool;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -24,9 +25,13 @@ pub const QUEUE_CAPACITY: usize = 64;
 /// Minimum interval between two progress writes to the store.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
+/// Stop flags of the running jobs, by job id.
+type RunningJobs = Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>;
+
 pub struct WorkerPool {
     sender: SyncSender<String>,
     capacity: usize,
+    running: RunningJobs,
 }
 
 impl WorkerPool {
@@ -40,18 +45,29 @@ impl WorkerPool {
             .collect::<Result<Vec<_>, _>>()?;
         let (sender, receiver) = sync_channel::<String>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
+        let running: RunningJobs = Arc::default();
         for (index, (spec, device)) in opened.into_iter().enumerate() {
-            let store = store.clone();
+            let worker = Worker {
+                index,
+                spec,
+                device,
+                store: store.clone(),
+                running: running.clone(),
+            };
             let receiver = receiver.clone();
             thread::Builder::new()
                 .name(format!("worker-{index}-{spec}"))
-                .spawn(move || run_worker(index, spec, device, store, receiver))
+                .spawn(move || worker.run(receiver))
                 .map_err(|source| JobsError::Io {
                     path: "worker thread".into(),
                     source,
                 })?;
         }
-        let pool = Self { sender, capacity };
+        let pool = Self {
+            sender,
+            capacity,
+            running,
+        };
         for id in store.job_ids_in_state(JobState::Running)? {
             warn!(job_id = %id, "job was running when the server stopped; marking it failed");
             store.finish_unsuccessful(&id, JobState::Failed, "the server stopped while the job was running")?;
@@ -75,26 +91,57 @@ impl WorkerPool {
             Err(TrySendError::Disconnected(_)) => Err(JobsError::PoolStopped),
         }
     }
-}
 
-fn run_worker(index: usize, spec: DeviceSpec, device: Device, store: Arc<Store>, receiver: Arc<Mutex<Receiver<String>>>) {
-    info!(worker = index, device = %spec, "worker started");
-    loop {
-        let next = {
-            let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            receiver.recv()
-        };
-        let Ok(job_id) = next else {
-            info!(worker = index, "worker stopped");
-            return;
-        };
-        let span = info_span!("job", job_id = %job_id, worker = index, device = %spec);
-        let _entered = span.enter();
-        run_job(&job_id, &device, &store);
+    /// Asks a running job to stop at its next step; returns false when the
+    /// job is not running on this pool.
+    pub fn request_stop(&self, job_id: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match running.get(job_id) {
+            Some(flag) => {
+                flag.store(true, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
     }
 }
 
-fn run_job(job_id: &str, device: &Device, store: &Store) {
+/// One worker thread and the device it owns.
+struct Worker {
+    index: usize,
+    spec: DeviceSpec,
+    device: Device,
+    store: Arc<Store>,
+    running: RunningJobs,
+}
+
+impl Worker {
+    fn run(self, receiver: Arc<Mutex<Receiver<String>>>) {
+        info!(worker = self.index, device = %self.spec, "worker started");
+        loop {
+            let next = {
+                let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                receiver.recv()
+            };
+            let Ok(job_id) = next else {
+                info!(worker = self.index, "worker stopped");
+                return;
+            };
+            let span = info_span!("job", job_id = %job_id, worker = self.index, device = %self.spec);
+            let _entered = span.enter();
+            let stop = Arc::new(AtomicBool::new(false));
+            self.lock_running().insert(job_id.clone(), stop.clone());
+            run_job(&job_id, &self.device, &self.store, &stop);
+            self.lock_running().remove(&job_id);
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
+        self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn run_job(job_id: &str, device: &Device, store: &Store, stop: &AtomicBool) {
     let job = match store.job(job_id) {
         Ok(Some(job)) => job,
         Ok(None) => {
@@ -106,17 +153,19 @@ fn run_job(job_id: &str, device: &Device, store: &Store) {
             return;
         }
     };
-    if job.state != JobState::Queued {
-        warn!(state = %job.state, "job is no longer queued; skipping it");
-        return;
-    }
-    if let Err(error) = store.mark_running(job_id) {
-        error!(%error, "failed to mark the job running");
-        return;
+    match store.mark_running(job_id) {
+        Ok(true) => {}
+        Ok(false) => {
+            info!(state = %job.state, "job is no longer queued; skipping it");
+            return;
+        }
+        Err(error) => {
+            error!(%error, "failed to mark the job running");
+            return;
+        }
     }
     let model_id = new_id("model");
     let model_dir = store.model_path(&model_id);
-    let stop = AtomicBool::new(false);
     let sink = StoreSink::new(store, job_id);
     info!(model_id = %model_id, "training started");
     let started = Instant::now();
@@ -125,7 +174,7 @@ fn run_job(job_id: &str, device: &Device, store: &Store) {
         model_id: &model_id,
         model_dir: model_dir.clone(),
         device,
-        stop: &stop,
+        stop,
         progress: &sink,
     };
     let result = catch_unwind(AssertUnwindSafe(|| train::train(&job.spec, &context)));
@@ -143,6 +192,10 @@ fn run_job(job_id: &str, device: &Device, store: &Store) {
                 job_id: job_id.to_string(),
                 path: model_dir,
                 created_at_ms: super::store::now_ms(),
+                num_labels: outcome.num_labels,
+                accuracy: outcome.best.as_ref().map(|e| e.accuracy),
+                macro_f1: outcome.best.as_ref().map(|e| e.macro_f1),
+                tasks: job.spec.tasks.iter().map(|(task, weight)| (task.name().to_string(), *weight)).collect(),
             };
             store.finish_succeeded(job_id, &row)
         }

@@ -1,11 +1,12 @@
 //! The embedded store: one SQLite file for datasets, jobs and models, and
 //! folders for uploaded files and model artefacts under the data dir.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{JobState, JobsError};
 use crate::data::Format;
@@ -38,8 +39,13 @@ CREATE TABLE IF NOT EXISTS models (
     id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,
     path TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    num_labels INTEGER NOT NULL,
+    accuracy REAL,
+    macro_f1 REAL,
+    tasks TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS jobs_by_creation ON jobs (created_at DESC, id DESC);
 ";
 
 /// Returns a new id such as `job-3f9c0a6e1b2d4c58`.
@@ -73,6 +79,19 @@ pub struct ModelRow {
     pub job_id: String,
     pub path: PathBuf,
     pub created_at_ms: i64,
+    pub num_labels: usize,
+    /// Best evaluation of the training job, when it had an evaluation set.
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+    /// Auxiliary tasks and their weights.
+    pub tasks: BTreeMap<String, f64>,
+}
+
+/// Position after the last job of a page, for the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCursor {
+    pub created_at_ms: i64,
+    pub id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -220,46 +239,42 @@ impl Store {
 
     pub fn job(&self, id: &str) -> Result<Option<JobRecord>, JobsError> {
         let row = self.with(|c| {
-            c.query_row(
-                "SELECT id, state, spec, progress, evaluations, model_id, error, created_at, started_at, finished_at
-                 FROM jobs WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, Option<i64>>(8)?,
-                        r.get::<_, Option<i64>>(9)?,
-                    ))
-                },
-            )
-            .optional()
+            c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], RawJob::read)
+                .optional()
         })?;
-        let Some((id, state, spec, progress, evaluations, model_id, error, created, started, finished)) = row else {
-            return Ok(None);
-        };
-        let corrupt = |message: String| JobsError::Corrupt {
-            record: format!("job {id}"),
-            message,
-        };
-        Ok(Some(JobRecord {
-            state: state.parse().map_err(corrupt)?,
-            spec: serde_json::from_str(&spec).map_err(|e| corrupt(e.to_string()))?,
-            progress: serde_json::from_str(&progress).map_err(|e| corrupt(e.to_string()))?,
-            evaluations: serde_json::from_str(&evaluations).map_err(|e| corrupt(e.to_string()))?,
-            id: id.clone(),
-            model_id,
-            error,
-            created_at_ms: created,
-            started_at_ms: started,
-            finished_at_ms: finished,
-        }))
+        row.map(RawJob::parse).transpose()
+    }
+
+    /// Returns up to `limit` jobs, newest first, optionally only those in
+    /// `state` and only those after `after` in that order.
+    pub fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        after: Option<&JobCursor>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, JobsError> {
+        let rows = self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE (?1 IS NULL OR state = ?1)
+                   AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3))
+                 ORDER BY created_at DESC, id DESC
+                 LIMIT ?4"
+            ))?;
+            let rows = statement
+                .query_map(
+                    params![
+                        state.map(JobState::as_str),
+                        after.map(|a| a.created_at_ms),
+                        after.map(|a| a.id.as_str()),
+                        limit as i64
+                    ],
+                    RawJob::read,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter().map(RawJob::parse).collect()
     }
 
     /// Ids of the jobs in `state`, oldest first.
@@ -273,13 +288,32 @@ impl Store {
         })
     }
 
-    pub fn mark_running(&self, id: &str) -> Result<(), JobsError> {
+    /// Moves a queued job to running; returns false when it is no longer
+    /// queued (cancelled meanwhile).
+    pub fn mark_running(&self, id: &str) -> Result<bool, JobsError> {
         self.with(|c| {
             c.execute(
-                "UPDATE jobs SET state = ?2, started_at = ?3 WHERE id = ?1",
-                params![id, JobState::Running.as_str(), now_ms()],
+                "UPDATE jobs SET state = ?2, started_at = ?3 WHERE id = ?1 AND state = ?4",
+                params![id, JobState::Running.as_str(), now_ms(), JobState::Queued.as_str()],
             )
-            .map(|_| ())
+            .map(|changed| changed == 1)
+        })
+    }
+
+    /// Cancels a job that is still queued; returns false when it is not.
+    pub fn cancel_queued(&self, id: &str) -> Result<bool, JobsError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = ?2, error = ?3, finished_at = ?4 WHERE id = ?1 AND state = ?5",
+                params![
+                    id,
+                    JobState::Cancelled.as_str(),
+                    "cancelled before it started",
+                    now_ms(),
+                    JobState::Queued.as_str()
+                ],
+            )
+            .map(|changed| changed == 1)
         })
     }
 
@@ -306,11 +340,22 @@ impl Store {
 
     /// Records the model and marks the job succeeded, in one transaction.
     pub fn finish_succeeded(&self, job_id: &str, model: &ModelRow) -> Result<(), JobsError> {
+        let tasks = to_json(&model.tasks)?;
         self.with(|c| {
             let transaction = c.unchecked_transaction()?;
             transaction.execute(
-                "INSERT INTO models (id, job_id, path, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![model.id, model.job_id, model.path.to_string_lossy(), model.created_at_ms],
+                "INSERT INTO models (id, job_id, path, created_at, num_labels, accuracy, macro_f1, tasks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    model.id,
+                    model.job_id,
+                    model.path.to_string_lossy(),
+                    model.created_at_ms,
+                    model.num_labels as i64,
+                    model.accuracy,
+                    model.macro_f1,
+                    tasks
+                ],
             )?;
             transaction.execute(
                 "UPDATE jobs SET state = ?2, model_id = ?3, finished_at = ?4 WHERE id = ?1",
@@ -332,21 +377,114 @@ impl Store {
     }
 
     pub fn model(&self, id: &str) -> Result<Option<ModelRow>, JobsError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT id, job_id, path, created_at FROM models WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(ModelRow {
-                        id: r.get(0)?,
-                        job_id: r.get(1)?,
-                        path: PathBuf::from(r.get::<_, String>(2)?),
-                        created_at_ms: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
+        let row = self.with(|c| {
+            c.query_row(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE id = ?1"), [id], RawModel::read)
+                .optional()
+        })?;
+        row.map(RawModel::parse).transpose()
+    }
+
+    /// Returns every model, newest first.
+    pub fn list_models(&self) -> Result<Vec<ModelRow>, JobsError> {
+        let rows = self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {MODEL_COLUMNS} FROM models ORDER BY created_at DESC, id DESC"
+            ))?;
+            let rows = statement.query_map([], RawModel::read)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        rows.into_iter().map(RawModel::parse).collect()
+    }
+
+    /// Deletes a model's record; returns false when there was none.
+    pub fn delete_model(&self, id: &str) -> Result<bool, JobsError> {
+        self.with(|c| c.execute("DELETE FROM models WHERE id = ?1", [id]).map(|changed| changed == 1))
+    }
+}
+
+const JOB_COLUMNS: &str =
+    "id, state, spec, progress, evaluations, model_id, error, created_at, started_at, finished_at";
+const MODEL_COLUMNS: &str = "id, job_id, path, created_at, num_labels, accuracy, macro_f1, tasks";
+
+/// A jobs row as stored, before its JSON columns are parsed.
+struct RawJob {
+    id: String,
+    state: String,
+    spec: String,
+    progress: String,
+    evaluations: String,
+    model_id: Option<String>,
+    error: Option<String>,
+    created_at_ms: i64,
+    started_at_ms: Option<i64>,
+    finished_at_ms: Option<i64>,
+}
+
+impl RawJob {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            state: row.get(1)?,
+            spec: row.get(2)?,
+            progress: row.get(3)?,
+            evaluations: row.get(4)?,
+            model_id: row.get(5)?,
+            error: row.get(6)?,
+            created_at_ms: row.get(7)?,
+            started_at_ms: row.get(8)?,
+            finished_at_ms: row.get(9)?,
         })
+    }
+
+    fn parse(self) -> Result<JobRecord, JobsError> {
+        let corrupt = |message: String| JobsError::Corrupt {
+            record: format!("job {}", self.id),
+            message,
+        };
+        Ok(JobRecord {
+            state: self.state.parse().map_err(corrupt)?,
+            spec: serde_json::from_str(&self.spec).map_err(|e| corrupt(e.to_string()))?,
+            progress: serde_json::from_str(&self.progress).map_err(|e| corrupt(e.to_string()))?,
+            evaluations: serde_json::from_str(&self.evaluations).map_err(|e| corrupt(e.to_string()))?,
+            id: self.id.clone(),
+            model_id: self.model_id,
+            error: self.error,
+            created_at_ms: self.created_at_ms,
+            started_at_ms: self.started_at_ms,
+            finished_at_ms: self.finished_at_ms,
+        })
+    }
+}
+
+/// A models row as stored, before its JSON column is parsed.
+struct RawModel {
+    row: ModelRow,
+    tasks: String,
+}
+
+impl RawModel {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            row: ModelRow {
+                id: row.get(0)?,
+                job_id: row.get(1)?,
+                path: PathBuf::from(row.get::<_, String>(2)?),
+                created_at_ms: row.get(3)?,
+                num_labels: row.get::<_, i64>(4)? as usize,
+                accuracy: row.get(5)?,
+                macro_f1: row.get(6)?,
+                tasks: BTreeMap::new(),
+            },
+            tasks: row.get(7)?,
+        })
+    }
+
+    fn parse(self) -> Result<ModelRow, JobsError> {
+        let tasks = serde_json::from_str(&self.tasks).map_err(|e| JobsError::Corrupt {
+            record: format!("model {}", self.row.id),
+            message: e.to_string(),
+        })?;
+        Ok(ModelRow { tasks, ..self.row })
     }
 }
 

@@ -94,6 +94,11 @@ impl ModelRegistry {
         Ok(artifact)
     }
 
+    /// Drops a model from the cache, so that its files can be deleted.
+    pub fn evict(&self, model_id: &str) {
+        self.lock().remove(model_id);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ModelArtifact>>> {
         self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -60,6 +60,7 @@ pub struct TrainContext<'a> {
 pub struct TrainOutcome {
     pub evaluations: Vec<Evaluation>,
     pub best: Option<Evaluation>,
+    pub num_labels: usize,
 }
 
 /// Runs a whole job and writes the model.
@@ -226,6 +227,7 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     Ok(TrainOutcome {
         evaluations,
         best: best_evaluation,
+        num_labels: data.labels.len(),
     })
 }
 
