@@ -101,6 +101,12 @@ pub struct ServeArgs {
     /// Maximum size of one uploaded dataset, in bytes.
     #[arg(long, env = "LABELAUG_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+    /// Seconds between two checkpoints of a running job inside an epoch (one is also written after every epoch).
+    #[arg(long, env = "LABELAUG_CHECKPOINT_INTERVAL_SECS", default_value_t = 600)]
+    pub checkpoint_interval_secs: u64,
+    /// Seconds a shutdown waits for running jobs to checkpoint.
+    #[arg(long, env = "LABELAUG_SHUTDOWN_TIMEOUT_SECS", default_value_t = 120)]
+    pub shutdown_timeout_secs: u64,
     /// Also train a small model on the bundled Banking77 example and classify with it.
     #[arg(long)]
     pub demo: bool,
@@ -230,6 +236,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = ServerConfig::new(args.data_dir.clone());
     config.devices = devices;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.checkpoint_interval = std::time::Duration::from_secs(args.checkpoint_interval_secs);
+    config.shutdown_timeout = std::time::Duration::from_secs(args.shutdown_timeout_secs);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
@@ -238,14 +246,36 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(crate::demo::run(format!("http://{address}")));
     }
     let shutdown = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "failed to wait for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
+        shutdown_signal().await;
         tracing::info!("shutting down");
     };
     run_server(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "failed to listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "failed to listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
 }
 
 fn parse_tasks(specs: &[String]) -> anyhow::Result<Vec<pb::TaskSpec>> {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use candle_core::Device;
 use tokio::net::TcpListener;
@@ -15,6 +16,14 @@ use crate::jobs::{DeviceSpec, QUEUE_CAPACITY, Store, WorkerPool};
 use crate::pb::labelaug_server::LabelaugServer;
 use crate::serve::ModelRegistry;
 
+/// Default time between two checkpoints inside an epoch: a crash loses at
+/// most this much training, and writing a small model takes well under a
+/// second.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(600);
+/// Default wait for running jobs at shutdown; a job checkpoints at its next
+/// step, which takes seconds on CPU even for large encoders.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Default maximum size of one uploaded dataset file.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -25,6 +34,10 @@ pub struct ServerConfig {
     pub devices: Vec<DeviceSpec>,
     pub max_upload_bytes: u64,
     pub queue_capacity: usize,
+    /// Time between two checkpoints inside an epoch.
+    pub checkpoint_interval: Duration,
+    /// Time a shutdown waits for running jobs to write their checkpoints.
+    pub shutdown_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -34,6 +47,8 @@ impl ServerConfig {
             devices: vec![DeviceSpec::Cpu],
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             queue_capacity: QUEUE_CAPACITY,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }
@@ -45,9 +60,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&config.data_dir)?);
-    let pool = WorkerPool::start(store.clone(), &config.devices, config.queue_capacity)?;
+    let pool = Arc::new(WorkerPool::start(
+        store.clone(),
+        &config.devices,
+        config.queue_capacity,
+        config.checkpoint_interval,
+    )?);
     let registry = Arc::new(ModelRegistry::new(store.clone(), Device::Cpu));
-    let service = LabelaugService::new(store, pool, registry, config.max_upload_bytes);
+    let service = LabelaugService::new(store, pool.clone(), registry, config.max_upload_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LabelaugServer<LabelaugService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -67,6 +87,8 @@ pub async fn serve(
         .add_service(LabelaugServer::new(service))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
+    info!("stopped accepting requests; suspending running jobs");
+    pool.shutdown(config.shutdown_timeout).await;
     info!("server stopped");
     Ok(())
 }

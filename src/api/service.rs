@@ -18,13 +18,13 @@ use crate::train::load_training_data;
 
 pub struct LabelaugService {
     store: Arc<Store>,
-    pool: WorkerPool,
+    pool: Arc<WorkerPool>,
     registry: Arc<ModelRegistry>,
     max_upload_bytes: u64,
 }
 
 impl LabelaugService {
-    pub fn new(store: Arc<Store>, pool: WorkerPool, registry: Arc<ModelRegistry>, max_upload_bytes: u64) -> Self {
+    pub fn new(store: Arc<Store>, pool: Arc<WorkerPool>, registry: Arc<ModelRegistry>, max_upload_bytes: u64) -> Self {
         Self {
             store,
             pool,

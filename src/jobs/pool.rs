@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -15,7 +15,7 @@ use tracing::{error, info, info_span, warn};
 
 use super::store::{ModelRow, Store, new_id};
 use super::{DeviceSpec, JobState, JobsError};
-use crate::train::{self, Evaluation, Progress, ProgressSink, TrainContext, TrainError};
+use crate::train::{self, Evaluation, JobControl, Progress, ProgressSink, TrainContext, TrainError};
 
 /// Jobs that may wait for a worker. Each waiting job holds only its
 /// specification, so the bound is about fairness and feedback rather than
@@ -25,20 +25,26 @@ pub const QUEUE_CAPACITY: usize = 64;
 /// Minimum interval between two progress writes to the store.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Stop flags of the running jobs, by job id.
-type RunningJobs = Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>;
+/// Controls of the running jobs, by job id.
+type RunningJobs = Arc<Mutex<HashMap<String, Arc<JobControl>>>>;
 
 pub struct WorkerPool {
-    sender: SyncSender<String>,
+    sender: Mutex<Option<SyncSender<String>>>,
     capacity: usize,
     running: RunningJobs,
+    workers: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 impl WorkerPool {
     /// Starts one worker per device. Jobs found queued in the store are
     /// queued again; jobs found running were interrupted by a stop of the
     /// server and are marked failed.
-    pub fn start(store: Arc<Store>, devices: &[DeviceSpec], capacity: usize) -> Result<Self, JobsError> {
+    pub fn start(
+        store: Arc<Store>,
+        devices: &[DeviceSpec],
+        capacity: usize,
+        checkpoint_interval: Duration,
+    ) -> Result<Self, JobsError> {
         let opened = devices
             .iter()
             .map(|spec| spec.open().map(|device| (*spec, device)))
@@ -46,6 +52,7 @@ impl WorkerPool {
         let (sender, receiver) = sync_channel::<String>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         let running: RunningJobs = Arc::default();
+        let mut workers = Vec::with_capacity(opened.len());
         for (index, (spec, device)) in opened.into_iter().enumerate() {
             let worker = Worker {
                 index,
@@ -53,24 +60,26 @@ impl WorkerPool {
                 device,
                 store: store.clone(),
                 running: running.clone(),
+                checkpoint_interval,
             };
             let receiver = receiver.clone();
-            thread::Builder::new()
+            let handle = thread::Builder::new()
                 .name(format!("worker-{index}-{spec}"))
                 .spawn(move || worker.run(receiver))
                 .map_err(|source| JobsError::Io {
                     path: "worker thread".into(),
                     source,
                 })?;
+            workers.push(handle);
         }
         let pool = Self {
-            sender,
+            sender: Mutex::new(Some(sender)),
             capacity,
             running,
+            workers: Mutex::new(workers),
         };
-        for id in store.job_ids_in_state(JobState::Running)? {
-            warn!(job_id = %id, "job was running when the server stopped; marking it failed");
-            store.finish_unsuccessful(&id, JobState::Failed, "the server stopped while the job was running")?;
+        for id in store.requeue_interrupted()? {
+            info!(job_id = %id, "job was running when the server stopped; it resumes from its latest checkpoint");
         }
         for id in store.job_ids_in_state(JobState::Queued)? {
             info!(job_id = %id, "queueing job again after restart");
@@ -83,7 +92,11 @@ impl WorkerPool {
 
     /// Queues a job already stored as queued.
     pub fn submit(&self, job_id: &str) -> Result<(), JobsError> {
-        match self.sender.try_send(job_id.to_string()) {
+        let sender = self.sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(sender) = sender.as_ref() else {
+            return Err(JobsError::PoolStopped);
+        };
+        match sender.try_send(job_id.to_string()) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(JobsError::QueueFull {
                 capacity: self.capacity,
@@ -97,11 +110,34 @@ impl WorkerPool {
     pub fn request_stop(&self, job_id: &str) -> bool {
         let running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match running.get(job_id) {
-            Some(flag) => {
-                flag.store(true, Ordering::Relaxed);
+            Some(control) => {
+                control.cancel.store(true, Ordering::Relaxed);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Stops taking jobs, asks running jobs to write a checkpoint and stop,
+    /// and waits up to `limit` for the workers to finish. Suspended jobs
+    /// stay in the running state and resume at the next start.
+    pub async fn shutdown(&self, limit: Duration) {
+        self.sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        for (job_id, control) in self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter() {
+            info!(job_id = %job_id, "suspending job for shutdown");
+            control.suspend.store(true, Ordering::Relaxed);
+        }
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let joined = tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                if worker.join().is_err() {
+                    error!("a worker thread panicked");
+                }
+            }
+        });
+        match tokio::time::timeout(limit, joined).await {
+            Ok(_) => info!("workers stopped"),
+            Err(_) => warn!(seconds = limit.as_secs_f64(), "workers did not stop in time"),
         }
     }
 }
@@ -113,6 +149,7 @@ struct Worker {
     device: Device,
     store: Arc<Store>,
     running: RunningJobs,
+    checkpoint_interval: Duration,
 }
 
 impl Worker {
@@ -129,19 +166,23 @@ impl Worker {
             };
             let span = info_span!("job", job_id = %job_id, worker = self.index, device = %self.spec);
             let _entered = span.enter();
-            let stop = Arc::new(AtomicBool::new(false));
-            self.lock_running().insert(job_id.clone(), stop.clone());
-            run_job(&job_id, &self.device, &self.store, &stop);
+            let control = Arc::new(JobControl::default());
+            self.lock_running().insert(job_id.clone(), control.clone());
+            self.run_job(&job_id, &control);
             self.lock_running().remove(&job_id);
         }
     }
 
-    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<JobControl>>> {
         self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn run_job(&self, job_id: &str, control: &JobControl) {
+        run_job(job_id, &self.device, &self.store, control, self.checkpoint_interval);
     }
 }
 
-fn run_job(job_id: &str, device: &Device, store: &Store, stop: &AtomicBool) {
+fn run_job(job_id: &str, device: &Device, store: &Store, control: &JobControl, checkpoint_interval: Duration) {
     let job = match store.job(job_id) {
         Ok(Some(job)) => job,
         Ok(None) => {
@@ -174,11 +215,18 @@ fn run_job(job_id: &str, device: &Device, store: &Store, stop: &AtomicBool) {
         model_id: &model_id,
         model_dir: model_dir.clone(),
         device,
-        stop,
+        control,
         progress: &sink,
+        checkpoint_dir: store.checkpoint_path(job_id),
+        checkpoint_interval,
     };
     let result = catch_unwind(AssertUnwindSafe(|| train::train(&job.spec, &context)));
     let seconds = started.elapsed().as_secs_f64();
+    if matches!(result, Ok(Err(TrainError::Suspended))) {
+        info!(seconds, "training suspended; the job resumes at the next start");
+        return;
+    }
+    train::remove_checkpoints(&store.checkpoint_path(job_id));
     let finished = match result {
         Ok(Ok(outcome)) => {
             info!(
@@ -199,6 +247,7 @@ fn run_job(job_id: &str, device: &Device, store: &Store, stop: &AtomicBool) {
             };
             store.finish_succeeded(job_id, &row)
         }
+        Ok(Err(TrainError::Suspended)) => Ok(()),
         Ok(Err(TrainError::Cancelled)) => {
             info!(seconds, "training cancelled");
             store.finish_unsuccessful(job_id, JobState::Cancelled, "cancelled")
@@ -257,6 +306,12 @@ impl ProgressSink for StoreSink<'_> {
     fn on_evaluation(&self, evaluation: &Evaluation) {
         if let Err(error) = self.store.add_evaluation(self.job_id, evaluation) {
             error!(%error, "failed to store an evaluation");
+        }
+    }
+
+    fn on_resume(&self, evaluations: &[Evaluation]) {
+        if let Err(error) = self.store.set_evaluations(self.job_id, evaluations) {
+            error!(%error, "failed to store the evaluations of a resumed job");
         }
     }
 }

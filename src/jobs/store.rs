@@ -117,7 +117,13 @@ pub struct Store {
 impl Store {
     /// Opens or creates the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, JobsError> {
-        for dir in [data_dir.to_path_buf(), data_dir.join("datasets"), data_dir.join("models"), data_dir.join("tmp")] {
+        for dir in [
+            data_dir.to_path_buf(),
+            data_dir.join("datasets"),
+            data_dir.join("models"),
+            data_dir.join("checkpoints"),
+            data_dir.join("tmp"),
+        ] {
             std::fs::create_dir_all(&dir).map_err(|source| JobsError::Io { path: dir.clone(), source })?;
         }
         let path = data_dir.join("labelaug.sqlite");
@@ -146,6 +152,10 @@ impl Store {
 
     pub fn dataset_path(&self, id: &str) -> PathBuf {
         self.data_dir.join("datasets").join(id)
+    }
+
+    pub fn checkpoint_path(&self, job_id: &str) -> PathBuf {
+        self.data_dir.join("checkpoints").join(job_id)
     }
 
     pub fn model_path(&self, id: &str) -> PathBuf {
@@ -293,7 +303,7 @@ impl Store {
     pub fn mark_running(&self, id: &str) -> Result<bool, JobsError> {
         self.with(|c| {
             c.execute(
-                "UPDATE jobs SET state = ?2, started_at = ?3 WHERE id = ?1 AND state = ?4",
+                "UPDATE jobs SET state = ?2, started_at = COALESCE(started_at, ?3) WHERE id = ?1 AND state = ?4",
                 params![id, JobState::Running.as_str(), now_ms(), JobState::Queued.as_str()],
             )
             .map(|changed| changed == 1)
@@ -321,6 +331,30 @@ impl Store {
         let progress = to_json(progress)?;
         self.with(|c| {
             c.execute("UPDATE jobs SET progress = ?2 WHERE id = ?1", params![id, progress])
+                .map(|_| ())
+        })
+    }
+
+    /// Puts jobs that were running when the server stopped back in the
+    /// queued state, so that they resume from their checkpoints; returns
+    /// their ids, oldest first.
+    pub fn requeue_interrupted(&self) -> Result<Vec<String>, JobsError> {
+        let ids = self.job_ids_in_state(JobState::Running)?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = ?1 WHERE state = ?2",
+                params![JobState::Queued.as_str(), JobState::Running.as_str()],
+            )
+            .map(|_| ())
+        })?;
+        Ok(ids)
+    }
+
+    /// Replaces the stored evaluations, when a job resumes from a checkpoint.
+    pub fn set_evaluations(&self, id: &str, evaluations: &[Evaluation]) -> Result<(), JobsError> {
+        let evaluations = to_json(&evaluations)?;
+        self.with(|c| {
+            c.execute("UPDATE jobs SET evaluations = ?2 WHERE id = ?1", params![id, evaluations])
                 .map(|_| ())
         })
     }

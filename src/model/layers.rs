@@ -87,6 +87,14 @@ impl ForwardMode {
         matches!(self, Self::Train(_))
     }
 
+    /// The dropout generator in training, for checkpoints.
+    pub fn generator(&self) -> Option<&ChaCha8Rng> {
+        match self {
+            Self::Train(rng) => Some(rng),
+            Self::Eval => None,
+        }
+    }
+
     /// Zeroes each element with probability `p` and scales the rest by
     /// `1 / (1 - p)` in training; the identity in evaluation.
     pub fn dropout(&mut self, x: &Tensor, p: f32) -> Result<Tensor> {

@@ -1,6 +1,7 @@
 //! Training: job specification, data loading, the joint loss and its terms,
 //! the optimiser and schedule, evaluation metrics and the training loop.
 
+mod checkpoint;
 mod dataset;
 mod loss;
 mod metrics;
@@ -17,4 +18,5 @@ pub use dataset::{TrainingData, load_training_data};
 pub use objective::{CLASSIFICATION, Example, LossTerms, TOTAL, joint_loss};
 pub use progress::{Evaluation, Progress, ProgressSink};
 pub use spec::{InvalidField, TaskKind, TrainingSpec};
-pub use trainer::{TrainContext, TrainError, TrainOutcome, predict_logits, train};
+pub use checkpoint::{CheckpointError, remove as remove_checkpoints};
+pub use trainer::{JobControl, TrainContext, TrainError, TrainOutcome, predict_logits, train};

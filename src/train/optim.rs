@@ -2,10 +2,13 @@
 //! global-norm gradient clipping. Its moments are plain tensors owned here,
 //! unlike candle's AdamW, whose state is private.
 
+use std::collections::HashMap;
+
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
 struct Slot {
+    name: String,
     var: Var,
     first_moment: Tensor,
     second_moment: Tensor,
@@ -40,6 +43,7 @@ impl AdamW {
                     first_moment: var.as_tensor().zeros_like()?,
                     second_moment: var.as_tensor().zeros_like()?,
                     decay: decays(name),
+                    name: name.clone(),
                     var: var.clone(),
                 })
             })
@@ -52,6 +56,39 @@ impl AdamW {
             weight_decay,
             step: 0,
         })
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The moment estimates as `m.<name>` and `v.<name>` tensors.
+    pub fn moments(&self) -> HashMap<String, Tensor> {
+        let mut moments = HashMap::with_capacity(2 * self.slots.len());
+        for slot in &self.slots {
+            moments.insert(format!("m.{}", slot.name), slot.first_moment.clone());
+            moments.insert(format!("v.{}", slot.name), slot.second_moment.clone());
+        }
+        moments
+    }
+
+    /// Restores the moments saved by [`AdamW::moments`] after `steps` steps.
+    pub fn restore(&mut self, moments: &HashMap<String, Tensor>, steps: u64) -> Result<()> {
+        for slot in &mut self.slots {
+            for (prefix, target) in [("m", &mut slot.first_moment), ("v", &mut slot.second_moment)] {
+                let key = format!("{prefix}.{}", slot.name);
+                let Some(saved) = moments.get(&key) else {
+                    candle_core::bail!("optimiser state has no {key}");
+                };
+                if saved.dims() != target.dims() {
+                    candle_core::bail!("optimiser state {key} has shape {:?}, expected {:?}", saved.dims(), target.dims());
+                }
+                *target = saved.to_dtype(target.dtype())?.to_device(target.device())?;
+            }
+        }
+        self.step = steps;
+        Ok(())
     }
 
     /// Global L2 norm of the gradients of all variables.
@@ -117,6 +154,31 @@ mod tests {
         let values = var.as_tensor().to_vec1::<f64>().unwrap();
         assert!((values[0] - 0.9).abs() < 1e-6, "{values:?}");
         assert!((values[1] + 2.1).abs() < 1e-6, "{values:?}");
+    }
+
+    #[test]
+    fn restored_moments_continue_identically() {
+        let name = "w.weight".to_string();
+        let start = Tensor::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
+        let gradient_step = |var: &Var, optimizer: &mut AdamW| {
+            let loss = (var.as_tensor().sqr().unwrap() * 3.0).unwrap().sum_all().unwrap();
+            optimizer.step(&loss.backward().unwrap(), 0.1, 1.0).unwrap();
+        };
+        let var = Var::from_tensor(&start).unwrap();
+        let mut optimizer = AdamW::new([(&name, &var)], 0.01).unwrap();
+        gradient_step(&var, &mut optimizer);
+        let moments = optimizer.moments();
+        let saved = var.as_tensor().copy().unwrap();
+        gradient_step(&var, &mut optimizer);
+
+        let resumed = Var::from_tensor(&saved).unwrap();
+        let mut restored = AdamW::new([(&name, &resumed)], 0.01).unwrap();
+        restored.restore(&moments, optimizer.steps() - 1).unwrap();
+        gradient_step(&resumed, &mut restored);
+        assert_eq!(
+            var.as_tensor().to_vec1::<f64>().unwrap(),
+            resumed.as_tensor().to_vec1::<f64>().unwrap()
+        );
     }
 
     #[test]

@@ -37,4 +37,7 @@ pub struct Evaluation {
 pub trait ProgressSink {
     fn on_progress(&self, progress: &Progress);
     fn on_evaluation(&self, evaluation: &Evaluation);
+    /// Called when a job continues from a checkpoint, with the evaluations
+    /// done before it; later evaluations follow through `on_evaluation`.
+    fn on_resume(&self, evaluations: &[Evaluation]);
 }

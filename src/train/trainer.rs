@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tracing::info;
 
+use super::checkpoint::{self, Checkpoint, CheckpointError, RngState, TrainingState};
 use super::dataset::load_training_data;
 use super::metrics::{accuracy, macro_f1};
 use super::objective::{Example, TOTAL, joint_loss};
@@ -42,8 +43,21 @@ pub enum TrainError {
     Artifact(#[from] ArtifactError),
     #[error("the job was cancelled")]
     Cancelled,
+    #[error("the job was suspended for a server shutdown")]
+    Suspended,
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     #[error("loss became {value} at step {step}; lower the learning rate")]
     NonFiniteLoss { step: u64, value: f64 },
+}
+
+/// Requests to a running job, checked before every step.
+#[derive(Debug, Default)]
+pub struct JobControl {
+    /// Stop and publish nothing.
+    pub cancel: AtomicBool,
+    /// Write a checkpoint and stop, to continue after a restart.
+    pub suspend: AtomicBool,
 }
 
 /// Where and for whom a job trains.
@@ -53,8 +67,13 @@ pub struct TrainContext<'a> {
     /// Folder the finished model is written to; must not exist yet.
     pub model_dir: PathBuf,
     pub device: &'a Device,
-    pub stop: &'a AtomicBool,
+    pub control: &'a JobControl,
     pub progress: &'a dyn ProgressSink,
+    /// Folder of the job's checkpoints; a checkpoint found there is resumed.
+    pub checkpoint_dir: PathBuf,
+    /// Time between two checkpoints inside an epoch; one is also written
+    /// after every epoch.
+    pub checkpoint_interval: Duration,
 }
 
 pub struct TrainOutcome {
@@ -114,22 +133,44 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     let steps_per_epoch = examples.len().div_ceil(hyper.batch_size) as u64;
     let total_steps = steps_per_epoch * hyper.epochs as u64;
     let schedule = LinearSchedule::new(hyper.learning_rate, hyper.warmup_ratio, total_steps);
-    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(hyper.seed.wrapping_add(1));
-    let mut mode = ForwardMode::train(hyper.seed.wrapping_add(2));
     let pad_id = tokenizer.special().pad;
 
-    let mut step = 0u64;
-    let mut evaluations = Vec::new();
-    let mut best: Option<(Evaluation, BTreeMap<String, Tensor>)> = None;
+    let mut run = RunState::fresh(hyper.seed);
+    if let Some(saved) = checkpoint::load(&context.checkpoint_dir, context.device)? {
+        run = RunState::resume(saved, &params, &mut optimizer).map_err(|message| {
+            TrainError::Checkpoint(CheckpointError {
+                path: context.checkpoint_dir.clone(),
+                message,
+            })
+        })?;
+        info!(
+            completed_epochs = run.first_epoch - 1,
+            batches_done = run.skip_batches,
+            step = run.step,
+            "resumed from checkpoint"
+        );
+        context.progress.on_resume(&run.evaluations);
+    }
+    let mut mode = ForwardMode::Train(run.dropout_rng.clone());
+
     let training_started = Instant::now();
-    for epoch in 1..=hyper.epochs {
+    let steps_at_start = run.step;
+    let mut last_checkpoint = Instant::now();
+    for epoch in run.first_epoch..=hyper.epochs {
+        let epoch_start = RngState::capture(&run.shuffle_rng);
         let mut order: Vec<usize> = (0..examples.len()).collect();
-        order.shuffle(&mut shuffle_rng);
+        order.shuffle(&mut run.shuffle_rng);
+        let skip = if epoch == run.first_epoch { run.skip_batches } else { 0 };
+        let batches = order.len().div_ceil(hyper.batch_size);
         let epoch_started = Instant::now();
         let mut epoch_samples = 0usize;
-        for chunk in order.chunks(hyper.batch_size) {
-            if context.stop.load(Ordering::Relaxed) {
+        for (batch_index, chunk) in order.chunks(hyper.batch_size).enumerate().skip(skip) {
+            if context.control.cancel.load(Ordering::Relaxed) {
                 return Err(TrainError::Cancelled);
+            }
+            if context.control.suspend.load(Ordering::Relaxed) {
+                run.save(context, &params, &optimizer, &mode, epoch - 1, batch_index, &epoch_start)?;
+                return Err(TrainError::Suspended);
             }
             let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
             let losses = joint_loss(&model, &batch, &spec.tasks, pad_id, dtype, context.device, &mut mode)?;
@@ -139,8 +180,8 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
                 true => hyper.max_grad_norm / norm,
                 false => 1.0,
             };
-            optimizer.step(&grads, schedule.rate(step), scale)?;
-            step += 1;
+            optimizer.step(&grads, schedule.rate(run.step), scale)?;
+            run.step += 1;
             epoch_samples += batch.len();
 
             let mut values = BTreeMap::new();
@@ -149,48 +190,61 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
             }
             let total = scalar(&losses.total)?;
             if !total.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step, value: total });
+                return Err(TrainError::NonFiniteLoss {
+                    step: run.step,
+                    value: total,
+                });
             }
             values.insert(TOTAL.to_string(), total);
-            let mean_step = training_started.elapsed().as_secs_f64() / step as f64;
+            let mean_step = training_started.elapsed().as_secs_f64() / (run.step - steps_at_start) as f64;
             context.progress.on_progress(&Progress {
                 epoch,
                 epochs: hyper.epochs,
-                step,
+                step: run.step,
                 total_steps,
                 losses: values,
                 samples_per_second: epoch_samples as f64 / epoch_started.elapsed().as_secs_f64(),
-                eta_seconds: Some(mean_step * (total_steps - step) as f64),
+                eta_seconds: Some(mean_step * (total_steps - run.step) as f64),
             });
+            let more_in_epoch = batch_index + 1 < batches;
+            if more_in_epoch && last_checkpoint.elapsed() >= context.checkpoint_interval {
+                run.save(context, &params, &optimizer, &mode, epoch - 1, batch_index + 1, &epoch_start)?;
+                last_checkpoint = Instant::now();
+            }
         }
         info!(
             epoch,
-            step,
+            step = run.step,
             total_steps,
             seconds = epoch_started.elapsed().as_secs_f64(),
             samples_per_second = epoch_samples as f64 / epoch_started.elapsed().as_secs_f64(),
             "epoch finished"
         );
-        if eval.is_empty() {
-            continue;
+        if !eval.is_empty() {
+            let evaluation = evaluate(&model, &eval, data.labels.len(), pad_id, context.device, epoch)?;
+            info!(
+                epoch,
+                accuracy = evaluation.accuracy,
+                macro_f1 = evaluation.macro_f1,
+                loss = evaluation.loss,
+                "evaluated"
+            );
+            context.progress.on_evaluation(&evaluation);
+            run.evaluations.push(evaluation.clone());
+            let improved = run
+                .best
+                .as_ref()
+                .is_none_or(|(kept, _)| evaluation.accuracy > kept.accuracy);
+            if improved {
+                run.best = Some((evaluation, params.snapshot()?));
+            }
         }
-        let evaluation = evaluate(&model, &eval, data.labels.len(), pad_id, context.device, epoch)?;
-        info!(
-            epoch,
-            accuracy = evaluation.accuracy,
-            macro_f1 = evaluation.macro_f1,
-            loss = evaluation.loss,
-            "evaluated"
-        );
-        context.progress.on_evaluation(&evaluation);
-        evaluations.push(evaluation.clone());
-        let improved = best
-            .as_ref()
-            .is_none_or(|(kept, _)| evaluation.accuracy > kept.accuracy);
-        if improved {
-            best = Some((evaluation, params.snapshot()?));
-        }
+        let next_epoch_start = RngState::capture(&run.shuffle_rng);
+        run.save(context, &params, &optimizer, &mode, epoch, 0, &next_epoch_start)?;
+        last_checkpoint = Instant::now();
     }
+    let evaluations = run.evaluations;
+    let best = run.best;
 
     let best_evaluation = match best {
         Some((evaluation, snapshot)) => {
@@ -229,6 +283,104 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
         best: best_evaluation,
         num_labels: data.labels.len(),
     })
+}
+
+/// Training progress that a checkpoint saves and restores.
+struct RunState {
+    first_epoch: u32,
+    skip_batches: usize,
+    step: u64,
+    shuffle_rng: ChaCha8Rng,
+    dropout_rng: ChaCha8Rng,
+    evaluations: Vec<Evaluation>,
+    best: Option<(Evaluation, BTreeMap<String, Tensor>)>,
+}
+
+impl RunState {
+    fn fresh(seed: u64) -> Self {
+        Self {
+            first_epoch: 1,
+            skip_batches: 0,
+            step: 0,
+            shuffle_rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(1)),
+            dropout_rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(2)),
+            evaluations: Vec::new(),
+            best: None,
+        }
+    }
+
+    /// Restores weights and optimiser state from `saved` and returns the
+    /// position to continue from.
+    fn resume(saved: Checkpoint, params: &ParamStore, optimizer: &mut AdamW) -> Result<Self, String> {
+        let weights: BTreeMap<String, Tensor> = saved.weights.into_iter().collect();
+        params.restore(&weights).map_err(|e| e.to_string())?;
+        optimizer.restore(&saved.moments, saved.state.step).map_err(|e| e.to_string())?;
+        let best = match (saved.state.best, saved.best_weights) {
+            (Some(evaluation), Some(weights)) => Some((evaluation, weights.into_iter().collect())),
+            (None, None) => None,
+            _ => return Err("best evaluation and best weights do not match".to_string()),
+        };
+        Ok(Self {
+            first_epoch: saved.state.completed_epochs + 1,
+            skip_batches: saved.state.batches_done,
+            step: saved.state.step,
+            shuffle_rng: saved.state.shuffle_rng.restore()?,
+            dropout_rng: saved.state.dropout_rng.restore()?,
+            evaluations: saved.state.evaluations,
+            best,
+        })
+    }
+
+    /// Writes a checkpoint at `batches_done` batches into the epoch after
+    /// `completed_epochs`, whose shuffling started from `epoch_start`.
+    #[allow(clippy::too_many_arguments)]
+    fn save(
+        &self,
+        context: &TrainContext<'_>,
+        params: &ParamStore,
+        optimizer: &AdamW,
+        mode: &ForwardMode,
+        completed_epochs: u32,
+        batches_done: usize,
+        epoch_start: &RngState,
+    ) -> Result<(), TrainError> {
+        let Some(dropout_rng) = mode.generator() else {
+            return Err(TrainError::Tensor(candle_core::Error::Msg(
+                "checkpoints are only written in training mode".to_string(),
+            )));
+        };
+        let state = TrainingState {
+            completed_epochs,
+            batches_done,
+            step: self.step,
+            shuffle_rng: epoch_start.clone(),
+            dropout_rng: RngState::capture(dropout_rng),
+            evaluations: self.evaluations.clone(),
+            best: self.best.as_ref().map(|(evaluation, _)| evaluation.clone()),
+        };
+        let weights = params
+            .vars()
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .collect();
+        let started = Instant::now();
+        checkpoint::save(
+            &context.checkpoint_dir,
+            &state,
+            &weights,
+            &optimizer.moments(),
+            self.best.as_ref().map(|(_, snapshot)| snapshot),
+        )?;
+        debug_assert_eq!(optimizer.steps(), self.step);
+        info!(
+            completed_epochs,
+            batches_done,
+            step = self.step,
+            seconds = started.elapsed().as_secs_f64(),
+            "checkpoint written"
+        );
+        Ok(())
+    }
 }
 
 fn scalar(tensor: &Tensor) -> candle_core::Result<f64> {
