@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use labelaug::api::{ServerConfig, serve as run_server};
+use labelaug::api::{ServerConfig, serve_with_metrics as run_server};
 use labelaug::client::{self, DEFAULT_SERVER};
 use labelaug::data::Format;
 use labelaug::jobs::DeviceSpec;
@@ -28,6 +28,19 @@ impl Cli {
             _ => "warn",
         }
     }
+
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Serve(args) => args.log_format,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -107,6 +120,18 @@ pub struct ServeArgs {
     /// Seconds a shutdown waits for running jobs to checkpoint.
     #[arg(long, env = "LABELAUG_SHUTDOWN_TIMEOUT_SECS", default_value_t = 120)]
     pub shutdown_timeout_secs: u64,
+    /// File holding the bearer token clients must send; `LABELAUG_AUTH_TOKEN` sets it directly.
+    #[arg(long, env = "LABELAUG_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without an auth token.
+    #[arg(long)]
+    pub insecure_listen: bool,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`); off when unset.
+    #[arg(long, env = "LABELAUG_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log format: text or json.
+    #[arg(long, env = "LABELAUG_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     /// Also train a small model on the bundled Banking77 example and classify with it.
     #[arg(long)]
     pub demo: bool,
@@ -117,6 +142,29 @@ pub struct ServerArg {
     /// Server address.
     #[arg(long, env = "LABELAUG_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
+    /// File holding the bearer token, for a server started with an auth token.
+    #[arg(long, env = "LABELAUG_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ServerArg {
+    /// Connects with the token from `--token-file`, else from `LABELAUG_TOKEN`.
+    async fn connect(&self) -> anyhow::Result<client::Client> {
+        let token = match &self.token_file {
+            Some(path) => Some(read_token(path)?),
+            None => std::env::var("LABELAUG_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+        };
+        client::connect_with_token(&self.server, token.as_deref()).await
+    }
+}
+
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path).with_context(|| format!("failed to read the token file {}", path.display()))?;
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        bail!("the token file {} is empty", path.display());
+    }
+    Ok(token)
 }
 
 #[derive(Args)]
@@ -233,7 +281,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             vec![DeviceSpec::Cpu; args.workers]
         }
     };
+    let auth_token = match &args.auth_token_file {
+        Some(path) => Some(read_token(path)?),
+        None => std::env::var("LABELAUG_AUTH_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+    };
+    if auth_token.is_none() && !args.listen.ip().is_loopback() && !args.insecure_listen {
+        bail!(
+            "refusing to listen on {} without an auth token: set --auth-token-file or LABELAUG_AUTH_TOKEN, \
+             or pass --insecure-listen",
+            args.listen
+        );
+    }
     let mut config = ServerConfig::new(args.data_dir.clone());
+    config.auth_token = auth_token;
     config.devices = devices;
     config.max_upload_bytes = args.max_upload_bytes;
     config.checkpoint_interval = std::time::Duration::from_secs(args.checkpoint_interval_secs);
@@ -243,13 +303,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("failed to listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     if args.demo {
-        tokio::spawn(crate::demo::run(format!("http://{address}")));
+        tokio::spawn(crate::demo::run(format!("http://{address}"), config.auth_token.clone()));
     }
     let shutdown = async {
         shutdown_signal().await;
         tracing::info!("shutting down");
     };
-    run_server(listener, config, shutdown).await?;
+    let metrics_listener = match args.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("failed to listen on {address} for metrics"))?,
+        ),
+        None => None,
+    };
+    run_server(listener, metrics_listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -345,7 +413,7 @@ pub async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(format) => format,
         None => client::format_from_extension(&args.train)?,
     };
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let train = client::upload_file(&mut connection, &args.train, format).await?;
     eprintln!("uploaded {} ({} records) as {}", args.train.display(), train.records, train.dataset_id);
     let eval_id = match &args.eval {
@@ -391,7 +459,7 @@ fn exit_code_for(job: &pb::Job) -> ExitCode {
 }
 
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let job = client::job_status(&mut connection, &args.job).await?;
     match args.json {
         true => println!("{}", client::job_json(&job)),
@@ -401,7 +469,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn watch(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let job = client::wait_for_job(&mut connection, &args.job, true).await?;
     match args.json {
         true => println!("{}", client::job_json(&job)),
@@ -411,7 +479,7 @@ pub async fn watch(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn cancel(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let job = connection
         .cancel_job(pb::CancelJobRequest { job_id: args.job.clone() })
         .await
@@ -429,7 +497,7 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
         Some(name) => client::state_from_name(name)? as i32,
         None => pb::JobState::Unspecified as i32,
     };
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let mut jobs = Vec::new();
     let mut page_token = String::new();
     while jobs.len() < args.limit as usize {
@@ -457,7 +525,7 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn models(args: JsonArgs) -> anyhow::Result<ExitCode> {
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let models = connection
         .list_models(pb::ListModelsRequest {})
         .await
@@ -475,7 +543,7 @@ pub async fn models(args: JsonArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn delete_model(args: DeleteModelArgs) -> anyhow::Result<ExitCode> {
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     connection
         .delete_model(pb::DeleteModelRequest {
             model_id: args.model.clone(),
@@ -490,7 +558,7 @@ pub async fn delete_model(args: DeleteModelArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
-    let mut connection = client::connect(&args.server.server).await?;
+    let mut connection = args.server.connect().await?;
     let response = client::classify(&mut connection, &args.model, args.texts.clone(), args.top_k).await?;
     client::print_classification(&args.texts, &response, args.json);
     Ok(ExitCode::SUCCESS)

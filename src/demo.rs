@@ -18,13 +18,13 @@ const QUERIES: [&str; 3] = [
     "what exchange rate do you use for euros?",
 ];
 
-pub async fn run(server: String) {
-    if let Err(error) = run_demo(&server).await {
+pub async fn run(server: String, token: Option<String>) {
+    if let Err(error) = run_demo(&server, token.as_deref()).await {
         error!(error = format!("{error:#}"), "demo failed");
     }
 }
 
-async fn run_demo(server: &str) -> anyhow::Result<()> {
+async fn run_demo(server: &str, token: Option<&str>) -> anyhow::Result<()> {
     let folder = tempfile_folder()?;
     let train_path = folder.join("banking77-demo-train.csv");
     let test_path = folder.join("banking77-demo-test.csv");
@@ -32,10 +32,15 @@ async fn run_demo(server: &str) -> anyhow::Result<()> {
     std::fs::write(&test_path, TEST_CSV).context("failed to write the demo test file")?;
 
     // The server starts listening right after this task is spawned.
+    let mut attempts = 0;
     let mut connection = loop {
-        match client::connect(server).await {
+        match client::connect_with_token(server, token).await {
             Ok(connection) => break connection,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(error) if attempts >= 100 => return Err(error),
+            Err(_) => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     };
     let train = client::upload_file(&mut connection, &train_path, Format::Csv).await?;
@@ -64,7 +69,7 @@ async fn run_demo(server: &str) -> anyhow::Result<()> {
             weight: 0.2,
         }],
         hyperparameters: Some(pb::Hyperparameters {
-            epochs: Some(8),
+            epochs: Some(15),
             batch_size: Some(16),
             learning_rate: Some(2e-3),
             max_length: Some(48),

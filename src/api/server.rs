@@ -9,8 +9,11 @@ use std::time::Duration;
 use candle_core::Device;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tonic::service::interceptor::InterceptedService;
+use tracing::{info, warn};
 
+use super::auth::BearerAuth;
+use super::metrics::{Metrics, MetricsSources, serve_metrics};
 use super::service::LabelaugService;
 use crate::jobs::{DeviceSpec, QUEUE_CAPACITY, Store, WorkerPool};
 use crate::pb::labelaug_server::LabelaugServer;
@@ -38,6 +41,9 @@ pub struct ServerConfig {
     pub checkpoint_interval: Duration,
     /// Time a shutdown waits for running jobs to write their checkpoints.
     pub shutdown_timeout: Duration,
+    /// Bearer token every Labelaug and reflection call must carry; none
+    /// means no authentication.
+    pub auth_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -49,6 +55,7 @@ impl ServerConfig {
             queue_capacity: QUEUE_CAPACITY,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            auth_token: None,
         }
     }
 }
@@ -56,6 +63,17 @@ impl ServerConfig {
 /// Runs the service on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    serve_with_metrics(listener, None, config, shutdown).await
+}
+
+/// Runs the service on `listener`, and Prometheus metrics on
+/// `metrics_listener` when given, until `shutdown` completes.
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -67,13 +85,27 @@ pub async fn serve(
         config.checkpoint_interval,
     )?);
     let registry = Arc::new(ModelRegistry::new(store.clone(), Device::Cpu));
-    let service = LabelaugService::new(store, pool.clone(), registry, config.max_upload_bytes);
+    let metrics = Arc::new(Metrics::default());
+    let metrics_task = metrics_listener.map(|listener| {
+        let sources = MetricsSources {
+            metrics: metrics.clone(),
+            store: store.clone(),
+            pool: pool.clone(),
+            registry: registry.clone(),
+        };
+        tokio::spawn(serve_metrics(listener, sources))
+    });
+    let service = LabelaugService::new(store, pool.clone(), registry, config.max_upload_bytes, metrics);
+    let auth = BearerAuth::new(config.auth_token.as_deref());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LabelaugServer<LabelaugService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    if config.auth_token.is_none() {
+        warn!("no auth token is set: every client that reaches the port can use the service");
+    }
     let address = listener.local_addr()?;
     info!(
         %address,
@@ -83,12 +115,15 @@ pub async fn serve(
     );
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(LabelaugServer::new(service))
+        .add_service(InterceptedService::new(reflection, auth.clone()))
+        .add_service(LabelaugServer::with_interceptor(service, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     info!("stopped accepting requests; suspending running jobs");
     pool.shutdown(config.shutdown_timeout).await;
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     info!("server stopped");
     Ok(())
 }

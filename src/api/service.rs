@@ -1,6 +1,7 @@
 //! The `labelaug.v1.Labelaug` service.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, info_span, Instrument};
@@ -9,6 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::convert::{job_to_proto, training_spec};
 use super::lifecycle;
+use super::metrics::Metrics;
 use super::status::{data_error, invalid, jobs_error, join_error, serve_error};
 use super::upload::upload;
 use crate::jobs::{Store, WorkerPool, new_id};
@@ -21,15 +23,23 @@ pub struct LabelaugService {
     pool: Arc<WorkerPool>,
     registry: Arc<ModelRegistry>,
     max_upload_bytes: u64,
+    metrics: Arc<Metrics>,
 }
 
 impl LabelaugService {
-    pub fn new(store: Arc<Store>, pool: Arc<WorkerPool>, registry: Arc<ModelRegistry>, max_upload_bytes: u64) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        pool: Arc<WorkerPool>,
+        registry: Arc<ModelRegistry>,
+        max_upload_bytes: u64,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             pool,
             registry,
             max_upload_bytes,
+            metrics,
         }
     }
 
@@ -158,13 +168,18 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
         let registry = self.registry.clone();
         let span = info_span!("classify", model_id = %request.model_id, texts = request.texts.len());
         let model_id = request.model_id.clone();
+        let texts = request.texts.len();
+        let started = Instant::now();
         let output = Self::blocking(move || {
             let _entered = span.enter();
             registry
                 .classify(&request.model_id, &request.texts, request.top_k as usize)
                 .map_err(|e| serve_error(&e))
         })
-        .await?;
+        .await;
+        self.metrics
+            .record_classify(started.elapsed().as_secs_f64(), texts, output.is_ok());
+        let output = output?;
         Ok(Response::new(pb::ClassifyResponse {
             model_id,
             results: output

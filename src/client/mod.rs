@@ -8,6 +8,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use tokio::io::AsyncReadExt;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::data::Format;
@@ -24,12 +27,44 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 /// Bytes per UploadDataset message, well under gRPC's 4 MiB default limit.
 const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
 
-pub type Client = LabelaugClient<Channel>;
+pub type Client = LabelaugClient<InterceptedService<Channel, TokenHeader>>;
 
-pub async fn connect(server: &str) -> anyhow::Result<Client> {
-    LabelaugClient::connect(server.to_string())
+/// Adds `authorization: Bearer <token>` to every call when a token is set.
+#[derive(Clone)]
+pub struct TokenHeader {
+    value: Option<MetadataValue<Ascii>>,
+}
+
+impl Interceptor for TokenHeader {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.value {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Connects to a labelaug server, sending `token` as a bearer token when given.
+pub async fn connect_with_token(server: &str, token: Option<&str>) -> anyhow::Result<Client> {
+    let value = match token {
+        Some(token) => Some(
+            format!("Bearer {}", token.trim())
+                .parse::<MetadataValue<Ascii>>()
+                .context("the token must be printable ASCII")?,
+        ),
+        None => None,
+    };
+    let channel = Channel::from_shared(server.to_string())
+        .with_context(|| format!("invalid server address {server:?}"))?
+        .connect()
         .await
-        .with_context(|| format!("failed to connect to the labelaug server at {server}"))
+        .with_context(|| format!("failed to connect to the labelaug server at {server}"))?;
+    Ok(LabelaugClient::with_interceptor(channel, TokenHeader { value }))
+}
+
+/// Connects to a labelaug server without a token.
+pub async fn connect(server: &str) -> anyhow::Result<Client> {
+    connect_with_token(server, None).await
 }
 
 /// Parses a job state name (`queued`, `running`, `succeeded`, `failed`,

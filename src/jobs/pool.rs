@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -33,6 +33,8 @@ pub struct WorkerPool {
     capacity: usize,
     running: RunningJobs,
     workers: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Jobs sent to the queue and not yet taken by a worker.
+    queued: Arc<AtomicUsize>,
 }
 
 impl WorkerPool {
@@ -52,6 +54,7 @@ impl WorkerPool {
         let (sender, receiver) = sync_channel::<String>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         let running: RunningJobs = Arc::default();
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut workers = Vec::with_capacity(opened.len());
         for (index, (spec, device)) in opened.into_iter().enumerate() {
             let worker = Worker {
@@ -61,6 +64,7 @@ impl WorkerPool {
                 store: store.clone(),
                 running: running.clone(),
                 checkpoint_interval,
+                queued: queued.clone(),
             };
             let receiver = receiver.clone();
             let handle = thread::Builder::new()
@@ -77,6 +81,7 @@ impl WorkerPool {
             capacity,
             running,
             workers: Mutex::new(workers),
+            queued,
         };
         for id in store.requeue_interrupted()? {
             info!(job_id = %id, "job was running when the server stopped; it resumes from its latest checkpoint");
@@ -96,13 +101,25 @@ impl WorkerPool {
         let Some(sender) = sender.as_ref() else {
             return Err(JobsError::PoolStopped);
         };
+        self.queued.fetch_add(1, Ordering::Relaxed);
         match sender.try_send(job_id.to_string()) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(JobsError::QueueFull {
-                capacity: self.capacity,
-            }),
-            Err(TrySendError::Disconnected(_)) => Err(JobsError::PoolStopped),
+            Err(TrySendError::Full(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                Err(JobsError::QueueFull {
+                    capacity: self.capacity,
+                })
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                Err(JobsError::PoolStopped)
+            }
         }
+    }
+
+    /// Jobs in the queue, cancelled ones included until a worker skips them.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Asks a running job to stop at its next step; returns false when the
@@ -150,6 +167,7 @@ struct Worker {
     store: Arc<Store>,
     running: RunningJobs,
     checkpoint_interval: Duration,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Worker {
@@ -164,6 +182,7 @@ impl Worker {
                 info!(worker = self.index, "worker stopped");
                 return;
             };
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             let span = info_span!("job", job_id = %job_id, worker = self.index, device = %self.spec);
             let _entered = span.enter();
             let control = Arc::new(JobControl::default());

@@ -287,6 +287,13 @@ impl Store {
         rows.into_iter().map(RawJob::parse).collect()
     }
 
+    pub fn count_jobs(&self, state: JobState) -> Result<u64, JobsError> {
+        self.with(|c| {
+            c.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1", [state.as_str()], |r| r.get::<_, i64>(0))
+                .map(|count| count as u64)
+        })
+    }
+
     /// Ids of the jobs in `state`, oldest first.
     pub fn job_ids_in_state(&self, state: JobState) -> Result<Vec<String>, JobsError> {
         self.with(|c| {

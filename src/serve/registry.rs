@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -63,6 +64,8 @@ pub struct ModelRegistry {
     store: Arc<Store>,
     device: Device,
     cache: Mutex<HashMap<String, Arc<ModelArtifact>>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 impl ModelRegistry {
@@ -71,14 +74,18 @@ impl ModelRegistry {
             store,
             device,
             cache: Mutex::new(HashMap::new()),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
         }
     }
 
     /// Returns the model `model_id`, loading it if it is not cached.
     pub fn model(&self, model_id: &str) -> Result<Arc<ModelArtifact>, ServeError> {
         if let Some(model) = self.lock().get(model_id) {
+            self.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(model.clone());
         }
+        self.cache_misses.fetch_add(1, Ordering::Relaxed);
         let row = self
             .store
             .model(model_id)?
@@ -92,6 +99,11 @@ impl ModelRegistry {
         let artifact = Arc::new(artifact);
         self.lock().insert(model_id.to_string(), artifact.clone());
         Ok(artifact)
+    }
+
+    /// Lookups served from the cache and lookups that loaded a model.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        (self.cache_hits.load(Ordering::Relaxed), self.cache_misses.load(Ordering::Relaxed))
     }
 
     /// Drops a model from the cache, so that its files can be deleted.

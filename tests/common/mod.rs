@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use labelaug::api::{ServerConfig, serve};
+use labelaug::api::{ServerConfig, serve_with_metrics};
 use labelaug::client::{self, Client};
 use labelaug::data::Format;
 use labelaug::pb;
@@ -15,6 +15,8 @@ use tokio::sync::oneshot;
 
 pub struct TestServer {
     pub address: String,
+    /// `host:port` of the Prometheus metrics endpoint.
+    pub metrics_address: String,
     pub data_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -31,13 +33,16 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
         let (sender, receiver) = oneshot::channel();
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let metrics_address = metrics.local_addr().expect("local address").to_string();
         let mut config = ServerConfig::new(data_dir.path().to_path_buf());
         adjust(&mut config);
-        let task = tokio::spawn(serve(listener, config, async {
+        let task = tokio::spawn(serve_with_metrics(listener, Some(metrics), config, async {
             let _ = receiver.await;
         }));
         Self {
             address,
+            metrics_address,
             data_dir,
             shutdown: Some(sender),
             task: Some(task),
