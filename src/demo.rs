@@ -80,7 +80,14 @@ async fn run_demo(server: &str, token: Option<&str>) -> anyhow::Result<()> {
     let job_id = connection.start_training(request).await?.into_inner().job_id;
     info!(job_id, "demo job started; follow it with `labelaug status {job_id}`");
     let job = client::wait_for_job(&mut connection, &job_id, false).await?;
-    info!(job = %client::job_json(&job), "demo job ended");
+    let summary = client::job_json(&job);
+    info!(
+        state = %summary["state"],
+        accuracy = %summary["accuracy"],
+        macro_f1 = %summary["macro_f1"],
+        best_epoch = %summary["best_epoch"],
+        "demo job ended"
+    );
     if job.model_id.is_empty() {
         anyhow::bail!("demo job {job_id} ended without a model: {}", job.error);
     }
