@@ -126,9 +126,21 @@ pub struct ServeArgs {
     /// Allow listening on a non-loopback address without an auth token.
     #[arg(long)]
     pub insecure_listen: bool,
+    /// PEM certificate chain for TLS; needs --tls-key.
+    #[arg(long, env = "LABELAUG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS; needs --tls-cert.
+    #[arg(long, env = "LABELAUG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`); off when unset.
     #[arg(long, env = "LABELAUG_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Maximum texts in one Classify request.
+    #[arg(long, env = "LABELAUG_MAX_CLASSIFY_TEXTS", default_value_t = 256)]
+    pub max_classify_texts: usize,
+    /// Maximum UTF-8 bytes of one text in a Classify request.
+    #[arg(long, env = "LABELAUG_MAX_TEXT_BYTES", default_value_t = 65536)]
+    pub max_text_bytes: usize,
     /// Log format: text or json.
     #[arg(long, env = "LABELAUG_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -145,6 +157,9 @@ pub struct ServerArg {
     /// File holding the bearer token, for a server started with an auth token.
     #[arg(long, env = "LABELAUG_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM CA certificate to trust for an https:// server, besides the system roots.
+    #[arg(long, env = "LABELAUG_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl ServerArg {
@@ -154,7 +169,11 @@ impl ServerArg {
             Some(path) => Some(read_token(path)?),
             None => std::env::var("LABELAUG_TOKEN").ok().filter(|t| !t.trim().is_empty()),
         };
-        client::connect_with_token(&self.server, token.as_deref()).await
+        let ca = match &self.tls_ca {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?),
+            None => None,
+        };
+        client::connect_with_options(&self.server, token.as_deref(), ca.as_deref()).await
     }
 }
 
@@ -264,6 +283,9 @@ pub struct ClassifyArgs {
     /// Labels to show per text.
     #[arg(long, default_value_t = 1)]
     pub top_k: u32,
+    /// Fail instead of truncating texts longer than the model's maximum length.
+    #[arg(long)]
+    pub error_on_truncation: bool,
     #[arg(long)]
     pub json: bool,
     /// Texts to classify.
@@ -294,6 +316,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let mut config = ServerConfig::new(args.data_dir.clone());
     config.auth_token = auth_token;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("failed to read {}", path.display()));
+        config.tls = Some(labelaug::api::TlsIdentity {
+            certificate_pem: read(cert)?,
+            key_pem: read(key)?,
+        });
+    }
+    if args.max_classify_texts == 0 || args.max_text_bytes == 0 {
+        bail!("--max-classify-texts and --max-text-bytes must be at least 1");
+    }
+    config.classify_limits = labelaug::serve::ClassifyLimits {
+        max_texts: args.max_classify_texts,
+        max_text_bytes: args.max_text_bytes,
+    };
     config.devices = devices;
     config.max_upload_bytes = args.max_upload_bytes;
     config.checkpoint_interval = std::time::Duration::from_secs(args.checkpoint_interval_secs);
@@ -302,6 +338,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    if args.demo && config.tls.is_some() {
+        bail!("--demo connects over plain HTTP/2 and cannot be combined with --tls-cert");
+    }
     if args.demo {
         tokio::spawn(crate::demo::run(format!("http://{address}"), config.auth_token.clone()));
     }
@@ -559,7 +598,16 @@ pub async fn delete_model(args: DeleteModelArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let mut connection = args.server.connect().await?;
-    let response = client::classify(&mut connection, &args.model, args.texts.clone(), args.top_k).await?;
+    let response = connection
+        .classify(pb::ClassifyRequest {
+            model_id: args.model.clone(),
+            texts: args.texts.clone(),
+            top_k: args.top_k,
+            error_on_truncation: args.error_on_truncation,
+        })
+        .await
+        .context("classify failed")?
+        .into_inner();
     client::print_classification(&args.texts, &response, args.json);
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,7 @@ async fn unknown_ids_are_not_found() {
             model_id: "model-missing".to_string(),
             texts: vec!["hello".to_string()],
             top_k: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -235,6 +236,7 @@ async fn classify_rejects_empty_texts() {
             model_id: String::new(),
             texts: vec!["a".to_string()],
             top_k: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -246,6 +248,7 @@ async fn classify_rejects_empty_texts() {
             model_id: "model-any".to_string(),
             texts: vec!["fine".to_string(), " \t".to_string()],
             top_k: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();

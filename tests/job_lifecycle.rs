@@ -233,6 +233,7 @@ async fn list_and_delete_models_and_jobs() {
             model_id: first_job.model_id.clone(),
             texts: vec!["my card is lost".to_string()],
             top_k: 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();

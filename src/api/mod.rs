@@ -13,5 +13,5 @@ mod upload;
 
 pub use auth::BearerAuth;
 pub use metrics::Metrics;
-pub use server::{ServerConfig, serve, serve_with_metrics};
+pub use server::{ServerConfig, TlsIdentity, serve, serve_with_metrics};
 pub use service::LabelaugService;

@@ -10,6 +10,7 @@ use candle_core::Device;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tracing::{info, warn};
 
 use super::auth::BearerAuth;
@@ -17,7 +18,7 @@ use super::metrics::{Metrics, MetricsSources, serve_metrics};
 use super::service::LabelaugService;
 use crate::jobs::{DeviceSpec, QUEUE_CAPACITY, Store, WorkerPool};
 use crate::pb::labelaug_server::LabelaugServer;
-use crate::serve::ModelRegistry;
+use crate::serve::{ClassifyLimits, ModelRegistry};
 
 /// Default time between two checkpoints inside an epoch: a crash loses at
 /// most this much training, and writing a small model takes well under a
@@ -44,6 +45,23 @@ pub struct ServerConfig {
     /// Bearer token every Labelaug and reflection call must carry; none
     /// means no authentication.
     pub auth_token: Option<String>,
+    pub classify_limits: ClassifyLimits,
+    /// PEM certificate chain and private key; the server speaks plain
+    /// HTTP/2 without them.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A server certificate chain and its private key, both PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub certificate_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
 }
 
 impl ServerConfig {
@@ -56,6 +74,8 @@ impl ServerConfig {
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             auth_token: None,
+            classify_limits: ClassifyLimits::default(),
+            tls: None,
         }
     }
 }
@@ -84,7 +104,7 @@ pub async fn serve_with_metrics(
         config.queue_capacity,
         config.checkpoint_interval,
     )?);
-    let registry = Arc::new(ModelRegistry::new(store.clone(), Device::Cpu));
+    let registry = Arc::new(ModelRegistry::new(store.clone(), Device::Cpu, config.classify_limits));
     let metrics = Arc::new(Metrics::default());
     let metrics_task = metrics_listener.map(|listener| {
         let sources = MetricsSources {
@@ -111,9 +131,15 @@ pub async fn serve_with_metrics(
         %address,
         data_dir = %config.data_dir.display(),
         workers = config.devices.len(),
+        tls = config.tls.is_some(),
         "server listening"
     );
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        let identity = Identity::from_pem(&tls.certificate_pem, &tls.key_pem);
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+    builder
         .add_service(health_service)
         .add_service(InterceptedService::new(reflection, auth.clone()))
         .add_service(LabelaugServer::with_interceptor(service, auth))

@@ -173,7 +173,12 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
         let output = Self::blocking(move || {
             let _entered = span.enter();
             registry
-                .classify(&request.model_id, &request.texts, request.top_k as usize)
+                .classify(
+                    &request.model_id,
+                    &request.texts,
+                    request.top_k as usize,
+                    request.error_on_truncation,
+                )
                 .map_err(|e| serve_error(&e))
         })
         .await;

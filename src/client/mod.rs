@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::data::Format;
 use crate::pb;
@@ -46,6 +46,12 @@ impl Interceptor for TokenHeader {
 
 /// Connects to a labelaug server, sending `token` as a bearer token when given.
 pub async fn connect_with_token(server: &str, token: Option<&str>) -> anyhow::Result<Client> {
+    connect_with_options(server, token, None).await
+}
+
+/// Connects to a labelaug server. An `https://` address uses TLS and trusts
+/// the system's root certificates plus `ca_pem` when given.
+pub async fn connect_with_options(server: &str, token: Option<&str>, ca_pem: Option<&[u8]>) -> anyhow::Result<Client> {
     let value = match token {
         Some(token) => Some(
             format!("Bearer {}", token.trim())
@@ -54,8 +60,18 @@ pub async fn connect_with_token(server: &str, token: Option<&str>) -> anyhow::Re
         ),
         None => None,
     };
-    let channel = Channel::from_shared(server.to_string())
-        .with_context(|| format!("invalid server address {server:?}"))?
+    let mut endpoint =
+        Channel::from_shared(server.to_string()).with_context(|| format!("invalid server address {server:?}"))?;
+    if server.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(pem) = ca_pem {
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).context("invalid TLS configuration")?;
+    } else if ca_pem.is_some() {
+        bail!("a CA certificate was given but the server address {server} is not https://");
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("failed to connect to the labelaug server at {server}"))?;
@@ -167,6 +183,7 @@ pub async fn classify(client: &mut Client, model_id: &str, texts: Vec<String>, t
             model_id: model_id.to_string(),
             texts,
             top_k,
+            error_on_truncation: false,
         })
         .await
         .context("classify failed")?;

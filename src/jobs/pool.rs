@@ -38,9 +38,9 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Starts one worker per device. Jobs found queued in the store are
-    /// queued again; jobs found running were interrupted by a stop of the
-    /// server and are marked failed.
+    /// Starts one worker per device, then queues again the jobs found
+    /// queued in the store and those that were running when the server
+    /// stopped; the latter resume from their latest checkpoints.
     pub fn start(
         store: Arc<Store>,
         devices: &[DeviceSpec],

@@ -4,5 +4,5 @@
 mod registry;
 
 pub use registry::{
-    Classification, ClassifyOutput, LabelScore, MAX_TEXT_BYTES, MAX_TEXTS, ModelRegistry, ServeError,
+    Classification, ClassifyLimits, ClassifyOutput, LabelScore, MAX_TEXT_BYTES, MAX_TEXTS, ModelRegistry, ServeError,
 };

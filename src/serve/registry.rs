@@ -11,12 +11,28 @@ use crate::model::{ArtifactError, ModelArtifact};
 use crate::text::{TextError, encode_text};
 use crate::train::predict_logits;
 
-/// Maximum texts in one Classify request, so that one call cannot hold a
-/// serving thread for long.
+/// Default maximum texts in one Classify request, so that one call cannot
+/// hold a serving thread for long.
 pub const MAX_TEXTS: usize = 256;
-/// Maximum UTF-8 bytes of one text; longer texts are rejected rather than
-/// tokenized, since only the first `max_length` tokens are used anyway.
+/// Default maximum UTF-8 bytes of one text; longer texts are rejected rather
+/// than tokenized, since only the first `max_length` tokens are used anyway.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// Size limits of Classify requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassifyLimits {
+    pub max_texts: usize,
+    pub max_text_bytes: usize,
+}
+
+impl Default for ClassifyLimits {
+    fn default() -> Self {
+        Self {
+            max_texts: MAX_TEXTS,
+            max_text_bytes: MAX_TEXT_BYTES,
+        }
+    }
+}
 /// Texts per forward pass.
 const CLASSIFY_BATCH: usize = 32;
 
@@ -66,16 +82,18 @@ pub struct ModelRegistry {
     cache: Mutex<HashMap<String, Arc<ModelArtifact>>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    limits: ClassifyLimits,
 }
 
 impl ModelRegistry {
-    pub fn new(store: Arc<Store>, device: Device) -> Self {
+    pub fn new(store: Arc<Store>, device: Device, limits: ClassifyLimits) -> Self {
         Self {
             store,
             device,
             cache: Mutex::new(HashMap::new()),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            limits,
         }
     }
 
@@ -115,9 +133,17 @@ impl ModelRegistry {
         self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Classifies `texts`, returning the `top_k` most probable labels of each.
-    pub fn classify(&self, model_id: &str, texts: &[String], top_k: usize) -> Result<ClassifyOutput, ServeError> {
-        validate_texts(texts)?;
+    /// Classifies `texts`, returning the `top_k` most probable labels of
+    /// each. A text longer than the model's maximum length is truncated, or
+    /// rejected when `error_on_truncation` is set.
+    pub fn classify(
+        &self,
+        model_id: &str,
+        texts: &[String],
+        top_k: usize,
+        error_on_truncation: bool,
+    ) -> Result<ClassifyOutput, ServeError> {
+        validate_texts(texts, self.limits)?;
         let artifact = self.model(model_id)?;
         let special = artifact.tokenizer.special();
 
@@ -127,6 +153,17 @@ impl ModelRegistry {
             .map(|text| Ok(encode_text(&artifact.tokenizer.tokenize(text)?, artifact.max_length, special)))
             .collect::<Result<Vec<_>, TextError>>()?;
         let tokenize_ms = tokenize_started.elapsed().as_secs_f64() * 1000.0;
+        if error_on_truncation {
+            if let Some(index) = encoded.iter().position(|e| e.truncated) {
+                return Err(ServeError::InvalidRequest {
+                    field: format!("texts[{index}]"),
+                    reason: format!(
+                        "the text is longer than the model's maximum of {} tokens and error_on_truncation is set",
+                        artifact.max_length
+                    ),
+                });
+            }
+        }
 
         let compute_started = Instant::now();
         let top_k = top_k.clamp(1, artifact.labels.len());
@@ -163,24 +200,24 @@ impl ModelRegistry {
     }
 }
 
-fn validate_texts(texts: &[String]) -> Result<(), ServeError> {
+fn validate_texts(texts: &[String], limits: ClassifyLimits) -> Result<(), ServeError> {
     if texts.is_empty() {
         return Err(ServeError::InvalidRequest {
             field: "texts".to_string(),
             reason: "at least one text is required".to_string(),
         });
     }
-    if texts.len() > MAX_TEXTS {
+    if texts.len() > limits.max_texts {
         return Err(ServeError::InvalidRequest {
             field: "texts".to_string(),
-            reason: format!("{} texts exceed the maximum of {MAX_TEXTS} per request", texts.len()),
+            reason: format!("{} texts exceed the maximum of {} per request", texts.len(), limits.max_texts),
         });
     }
     for (index, text) in texts.iter().enumerate() {
-        if text.len() > MAX_TEXT_BYTES {
+        if text.len() > limits.max_text_bytes {
             return Err(ServeError::InvalidRequest {
                 field: format!("texts[{index}]"),
-                reason: format!("{} bytes exceed the maximum of {MAX_TEXT_BYTES}", text.len()),
+                reason: format!("{} bytes exceed the maximum of {}", text.len(), limits.max_text_bytes),
             });
         }
         if text.trim().is_empty() {
