@@ -194,3 +194,28 @@ async fn interrupted_jobs_resume_with_identical_results() {
     let models = client.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models;
     assert_eq!(models.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_checkpoint_fails_the_job_with_the_reason() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data_dir.path());
+    let mut client = server.client().await;
+    let job_id = start_job(&mut client).await;
+    wait_into_epoch(&mut client, &job_id, 1).await;
+    server.kill();
+
+    let root = data_dir.path().join("checkpoints").join(&job_id);
+    let latest = std::fs::read_to_string(root.join("LATEST")).expect("a checkpoint was written");
+    std::fs::write(root.join(latest.trim()).join("weights.safetensors"), b"garbage").unwrap();
+
+    let server = ServerProcess::start(data_dir.path());
+    let mut client = server.client().await;
+    let job = wait_for_end(&mut client, &job_id, Duration::from_secs(300)).await;
+    assert_eq!(job.state, pb::JobState::Failed as i32);
+    assert!(job.error.contains("weights.safetensors"), "{}", job.error);
+    // The store and the other records are intact: the server still lists
+    // the job and accepts new work.
+    let jobs = client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner().jobs;
+    assert_eq!(jobs.len(), 1);
+    drop(server);
+}

@@ -11,10 +11,10 @@ use labelaug::client;
 use labelaug::data::Format;
 use labelaug::pb;
 
-/// This configuration reached 14.4% dev accuracy (seed 5); the majority
+/// This configuration reached 24.4% dev accuracy (seed 5); the majority
 /// class of TNEWS dev is 7.2% and uniform guessing 6.7%, with a standard
 /// error of about 0.8 points on 1098 records.
-const MIN_ACCURACY: f64 = 0.11;
+const MIN_ACCURACY: f64 = 0.15;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tnews_trains_with_label_description_file() {

@@ -154,6 +154,9 @@ pub async fn list_models(store: Arc<Store>) -> Result<pb::ListModelsResponse, St
 }
 
 /// Deletes a model's record, evicts it from the cache and removes its files.
+///
+/// NOTE: no job reads a finished model yet. Once a job can use a model as a
+/// distillation teacher, deleting a model in use must be FAILED_PRECONDITION.
 pub async fn delete_model(store: Arc<Store>, registry: Arc<ModelRegistry>, model_id: String) -> Result<(), Status> {
     tokio::task::spawn_blocking(move || {
         let row = store
