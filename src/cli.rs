@@ -214,7 +214,8 @@ pub struct TrainArgs {
     /// Description field of --label-descriptions (default: `label_des`/`label_desc` for clue, `description` otherwise).
     #[arg(long)]
     pub label_descriptions_field: Option<String>,
-    /// Auxiliary tasks with weights, e.g. `seq2seq=0.2`.
+    /// Auxiliary tasks as name=weight[:option=value], comma-separated, e.g.
+    /// `seq2seq=0.2,similarity_masked=1:scale=10,description_records=1`.
     #[arg(long, value_delimiter = ',')]
     pub tasks: Vec<String>,
     #[arg(long)]
@@ -385,24 +386,35 @@ async fn shutdown_signal() {
     }
 }
 
+/// Parses `name=weight[:option=value...]` task specifications, e.g.
+/// `seq2seq=0.2` or `similarity_masked=1:scale=10`; the weight defaults to 1.
 fn parse_tasks(specs: &[String]) -> anyhow::Result<Vec<pb::TaskSpec>> {
+    let number = |spec: &str, text: &str| -> anyhow::Result<f64> {
+        text.trim()
+            .parse::<f64>()
+            .with_context(|| format!("--tasks {spec}: {text:?} is not a number"))
+    };
     specs
         .iter()
         .filter(|s| !s.trim().is_empty())
         .map(|spec| {
-            let (name, weight) = match spec.split_once('=') {
-                Some((name, weight)) => {
-                    let weight = weight
-                        .trim()
-                        .parse::<f32>()
-                        .with_context(|| format!("--tasks {spec}: the weight {weight:?} is not a number"))?;
-                    (name.trim(), weight)
-                }
-                None => (spec.trim(), 1.0),
+            let mut parts = spec.split(':');
+            let head = parts.next().unwrap_or_default();
+            let (name, weight) = match head.split_once('=') {
+                Some((name, weight)) => (name.trim(), number(spec, weight)?),
+                None => (head.trim(), 1.0),
             };
+            let mut options = std::collections::HashMap::new();
+            for option in parts {
+                let Some((key, value)) = option.split_once('=') else {
+                    bail!("--tasks {spec}: option {option:?} is not key=value");
+                };
+                options.insert(key.trim().to_string(), number(spec, value)?);
+            }
             Ok(pb::TaskSpec {
                 name: name.to_string(),
-                weight,
+                weight: weight as f32,
+                options,
             })
         })
         .collect()

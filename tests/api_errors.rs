@@ -151,6 +151,7 @@ async fn invalid_training_requests_name_the_field() {
     request.tasks = vec![pb::TaskSpec {
         name: "similarity_x".to_string(),
         weight: 1.0,
+        options: Default::default(),
     }];
     let status = start_request(&mut client, request).await;
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -160,6 +161,7 @@ async fn invalid_training_requests_name_the_field() {
     request.tasks = vec![pb::TaskSpec {
         name: "seq2seq".to_string(),
         weight: -0.5,
+        options: Default::default(),
     }];
     let status = start_request(&mut client, request).await;
     assert_eq!(status.code(), Code::InvalidArgument);

@@ -5,7 +5,8 @@
 use std::io::Write;
 
 use labelaug::data::{FieldMapping, Format, LabelMap, check_syntax, read_records};
-use labelaug::train::spec::{Hyperparameters, ScratchEncoder, TaskKind};
+use labelaug::train::spec::{Hyperparameters, ScratchEncoder};
+use labelaug::train::tasks::build_task;
 use proptest::prelude::*;
 
 const FORMATS: [Format; 4] = [Format::Jsonl, Format::Clue, Format::Csv, Format::Tsv];
@@ -143,10 +144,13 @@ proptest! {
     }
 
     #[test]
-    fn task_names_parse_or_list_known_tasks(name in "\\PC{0,20}") {
-        match name.parse::<TaskKind>() {
+    fn task_names_build_or_list_known_tasks(
+        name in "\\PC{0,20}",
+        options in prop::collection::btree_map("[a-z]{1,8}", any::<f64>(), 0..3),
+    ) {
+        match build_task(&name, &options) {
             Ok(task) => prop_assert_eq!(task.name(), name.as_str()),
-            Err(message) => prop_assert!(message.contains("seq2seq")),
+            Err(message) => prop_assert!(message.contains("seq2seq") || message.contains("option")),
         }
     }
 }

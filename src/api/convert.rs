@@ -10,9 +10,9 @@ use crate::data::{FieldMapping, Format};
 use crate::jobs::{DatasetRow, JobRecord, JobState, ModelRow, Store};
 use crate::pb;
 use crate::train::spec::{
-    DataSpec, DatasetFile, DescriptionFile, EncoderSpec, Hyperparameters, ScratchEncoder, TaskKind, TrainingSpec,
+    DataSpec, DatasetFile, DescriptionFile, EncoderSpec, Hyperparameters, ScratchEncoder, TrainingSpec,
 };
-use crate::train::Evaluation;
+use crate::train::{Evaluation, TaskSetting, task_names};
 
 pub fn format_from_proto(value: i32, field: &str) -> Result<Format, Status> {
     match pb::DataFormat::try_from(value) {
@@ -64,12 +64,19 @@ fn encoder(request: Option<&pb::EncoderSpec>) -> Result<EncoderSpec, Status> {
     }
 }
 
-fn tasks(request: &[pb::TaskSpec]) -> Result<BTreeMap<TaskKind, f64>, Status> {
+fn tasks(request: &[pb::TaskSpec]) -> Result<BTreeMap<String, TaskSetting>, Status> {
     let mut tasks = BTreeMap::new();
     for (index, task) in request.iter().enumerate() {
         let field = format!("tasks[{index}].name");
-        let kind: TaskKind = task.name.parse().map_err(|reason: String| invalid(&field, &task.name, &reason))?;
-        if tasks.insert(kind, f64::from(task.weight)).is_some() {
+        if !task_names().contains(&task.name.as_str()) {
+            let reason = format!("unknown task; known tasks: {}", task_names().join(", "));
+            return Err(invalid(&field, &task.name, &reason));
+        }
+        let setting = TaskSetting {
+            weight: f64::from(task.weight),
+            options: task.options.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        };
+        if tasks.insert(task.name.clone(), setting).is_some() {
             return Err(invalid(&field, &task.name, "task is given twice"));
         }
     }

@@ -262,7 +262,7 @@ fn run_job(job_id: &str, device: &Device, store: &Store, control: &JobControl, c
                 num_labels: outcome.num_labels,
                 accuracy: outcome.best.as_ref().map(|e| e.accuracy),
                 macro_f1: outcome.best.as_ref().map(|e| e.macro_f1),
-                tasks: job.spec.tasks.iter().map(|(task, weight)| (task.name().to_string(), *weight)).collect(),
+                tasks: job.spec.tasks.iter().map(|(task, setting)| (task.clone(), setting.weight)).collect(),
             };
             store.finish_succeeded(job_id, &row)
         }

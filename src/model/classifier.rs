@@ -42,6 +42,8 @@ impl LmHead {
 pub struct ClassifierOutput {
     /// Final hidden states `[B, L, H]`.
     pub hidden: Tensor,
+    /// Pooled `[CLS]` states `[B, H]`, before dropout.
+    pub pooled: Tensor,
     /// Class logits `[B, C]` from the pooled `[CLS]` state.
     pub logits: Tensor,
 }
@@ -93,9 +95,9 @@ impl TextClassifier {
         let hidden = self.encoder.forward(ids, type_ids, bias, mode)?;
         let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
-        let pooled = mode.dropout(&pooled, self.classifier_dropout)?;
-        let logits = self.classifier.forward(&pooled)?;
-        Ok(ClassifierOutput { hidden, logits })
+        let dropped = mode.dropout(&pooled, self.classifier_dropout)?;
+        let logits = self.classifier.forward(&dropped)?;
+        Ok(ClassifierOutput { hidden, pooled, logits })
     }
 
     /// Vocabulary logits `[N, V]` for hidden states `[N, H]`.

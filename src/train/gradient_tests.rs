@@ -9,7 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::objective::{Example, joint_loss};
-use super::spec::TaskKind;
+use super::objective::Origin;
+use super::tasks::{ActiveTasks, TaskSetting};
 use crate::model::{EncoderConfig, ForwardMode, InputBatch, ParamStore, TextClassifier};
 
 const PAD: u32 = 0;
@@ -36,28 +37,45 @@ fn tiny_model() -> (ParamStore, TextClassifier) {
     (params, model)
 }
 
-/// `[CLS]=2 x [SEP]=3 d [SEP]` examples of different lengths.
+fn example(ids: &[u32], type_ids: &[u32], label: u32, origin: Origin) -> Example {
+    Example {
+        ids: ids.to_vec(),
+        type_ids: type_ids.to_vec(),
+        label,
+        origin,
+    }
+}
+
+/// `[CLS]=2 x [SEP]=3 d [SEP]` examples of different lengths, each followed
+/// by its label's description record as a similarity partner; the third
+/// pair starts with an added description record.
 fn examples() -> Vec<Example> {
     vec![
-        Example {
-            ids: vec![2, 5, 6, 7, 3, 10, 11, 3],
-            type_ids: vec![0, 0, 0, 0, 0, 1, 1, 1],
-            label: 0,
-        },
-        Example {
-            ids: vec![2, 8, 3, 12, 3],
-            type_ids: vec![0, 0, 0, 1, 1],
-            label: 2,
-        },
-        Example {
-            ids: vec![2, 9, 5, 3, 13, 10, 3],
-            type_ids: vec![0, 0, 0, 0, 1, 1, 1],
-            label: 1,
-        },
+        example(&[2, 5, 6, 7, 3, 10, 11, 3], &[0, 0, 0, 0, 0, 1, 1, 1], 0, Origin::Text),
+        example(&[2, 10, 11, 3, 10, 11, 3], &[0, 0, 0, 0, 1, 1, 1], 0, Origin::DescriptionPartner),
+        example(&[2, 8, 3, 12, 3], &[0, 0, 0, 1, 1], 2, Origin::Text),
+        example(&[2, 12, 3, 12, 3], &[0, 0, 0, 1, 1], 2, Origin::DescriptionPartner),
+        example(&[2, 13, 3, 13, 3], &[0, 0, 0, 1, 1], 1, Origin::DescriptionRecord),
+        example(&[2, 13, 3, 13, 3], &[0, 0, 0, 1, 1], 1, Origin::DescriptionPartner),
     ]
 }
 
-fn loss_value(model: &TextClassifier, examples: &[Example], tasks: &BTreeMap<TaskKind, f64>) -> f64 {
+/// Every task with a loss term, at once.
+fn all_tasks() -> ActiveTasks {
+    let setting = |weight: f64| TaskSetting {
+        weight,
+        options: BTreeMap::new(),
+    };
+    ActiveTasks::build(&BTreeMap::from([
+        ("seq2seq".to_string(), setting(0.5)),
+        ("similarity".to_string(), setting(0.7)),
+        ("similarity_masked".to_string(), setting(0.3)),
+        ("description_records".to_string(), setting(0.4)),
+    ]))
+    .unwrap()
+}
+
+fn loss_value(model: &TextClassifier, examples: &[Example], tasks: &ActiveTasks) -> f64 {
     let batch: Vec<&Example> = examples.iter().collect();
     let losses = joint_loss(
         model,
@@ -76,7 +94,7 @@ fn loss_value(model: &TextClassifier, examples: &[Example], tasks: &BTreeMap<Tas
 fn every_gradient_is_nonzero_and_matches_finite_differences() {
     let (params, model) = tiny_model();
     let examples = examples();
-    let tasks = BTreeMap::from([(TaskKind::Seq2seq, 0.5)]);
+    let tasks = all_tasks();
     let batch: Vec<&Example> = examples.iter().collect();
     let losses = joint_loss(
         &model,

@@ -10,13 +10,15 @@ mod optim;
 mod progress;
 mod schedule;
 pub mod spec;
+pub mod tasks;
 mod trainer;
 #[cfg(test)]
 mod gradient_tests;
 
 pub use dataset::{TrainingData, load_training_data};
-pub use objective::{CLASSIFICATION, Example, LossTerms, TOTAL, joint_loss};
+pub use objective::{CLASSIFICATION, Example, LossTerms, Origin, TOTAL, joint_loss};
 pub use progress::{Evaluation, Progress, ProgressSink};
-pub use spec::{InvalidField, TaskKind, TrainingSpec};
+pub use spec::{InvalidField, TrainingSpec};
+pub use tasks::{TaskSetting, task_names};
 pub use checkpoint::{CheckpointError, remove as remove_checkpoints};
 pub use trainer::{JobControl, TrainContext, TrainError, TrainOutcome, predict_logits, train};

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::loss::{cross_entropy, seq2seq_loss, seq2seq_targets};
-use super::spec::TaskKind;
+use super::loss::cross_entropy;
+use super::tasks::{ActiveTasks, TaskBatch};
 use crate::model::{ForwardMode, InputBatch, TextClassifier};
 
 /// Name of the classification term in the reported losses.
@@ -14,52 +14,85 @@ pub const CLASSIFICATION: &str = "classification";
 /// Name of the weighted sum in the reported losses.
 pub const TOTAL: &str = "total";
 
+/// Where a training record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A record of the training file.
+    Text,
+    /// A label description added by the `description_records` task.
+    DescriptionRecord,
+    /// A label description paired with the record before it, for the
+    /// similarity tasks.
+    DescriptionPartner,
+}
+
 /// One encoded training record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
-    /// `[CLS] x [SEP]`, or `[CLS] x [SEP] d [SEP]` when the seq2seq task is on.
+    /// `[CLS] x [SEP]`, or `[CLS] x [SEP] d [SEP]` under a description segment.
     pub ids: Vec<u32>,
     /// Segment of each token (all 0 without a description part).
     pub type_ids: Vec<u32>,
     /// Dense label index.
     pub label: u32,
+    pub origin: Origin,
 }
 
-/// The weighted total and each unweighted term by name.
+/// The weighted total and each unweighted term by name; a task with
+/// nothing in the batch has no term.
 pub struct LossTerms {
     pub total: Tensor,
     pub terms: BTreeMap<String, Tensor>,
 }
 
-/// Computes the joint loss of `examples` under `tasks`.
+/// Computes the joint loss of `examples` under `tasks`. Classification
+/// covers every record except those a task added for its own term.
 pub fn joint_loss(
     model: &TextClassifier,
     examples: &[&Example],
-    tasks: &BTreeMap<TaskKind, f64>,
+    tasks: &ActiveTasks,
     pad_id: u32,
     dtype: DType,
     device: &Device,
     mode: &mut ForwardMode,
 ) -> Result<LossTerms> {
     let sequences: Vec<&[u32]> = examples.iter().map(|e| e.ids.as_slice()).collect();
-    let type_ids: Vec<Vec<u32>> = examples.iter().map(|e| e.type_ids.clone()).collect();
-    let labels: Vec<u32> = examples.iter().map(|e| e.label).collect();
-    let seq2seq = tasks.get(&TaskKind::Seq2seq).copied();
-    let batch = match seq2seq {
-        Some(_) => InputBatch::seq2seq(&sequences, &type_ids, pad_id, dtype, device)?,
-        None => InputBatch::texts(&sequences, pad_id, dtype, device)?,
+    let input = match tasks.needs_description_segment() {
+        true => {
+            let type_ids: Vec<Vec<u32>> = examples.iter().map(|e| e.type_ids.clone()).collect();
+            InputBatch::seq2seq(&sequences, &type_ids, pad_id, dtype, device)?
+        }
+        false => InputBatch::texts(&sequences, pad_id, dtype, device)?,
     };
-    let output = model.forward(&batch.ids, &batch.type_ids, &batch.bias, mode)?;
+    let output = model.forward(&input.ids, &input.type_ids, &input.bias, mode)?;
 
-    let classification = cross_entropy(&output.logits, &labels)?;
+    let rows: Vec<u32> = (0..examples.len() as u32)
+        .filter(|&i| examples[i as usize].origin != Origin::DescriptionRecord)
+        .collect();
+    let labels: Vec<u32> = rows.iter().map(|&i| examples[i as usize].label).collect();
+    let classification = match rows.len() == examples.len() {
+        true => cross_entropy(&output.logits, &labels)?,
+        false if rows.is_empty() => Tensor::zeros((), output.logits.dtype(), device)?,
+        false => {
+            let index = Tensor::new(rows.as_slice(), device)?;
+            cross_entropy(&output.logits.index_select(&index, 0)?, &labels)?
+        }
+    };
     let mut total = classification.clone();
     let mut terms = BTreeMap::new();
     terms.insert(CLASSIFICATION.to_string(), classification);
-    if let Some(weight) = seq2seq {
-        let (rows, targets) = seq2seq_targets(&sequences, &type_ids, batch.length);
-        let loss = seq2seq_loss(model, &output.hidden, &rows, &targets, device)?;
-        total = (total + (&loss * weight)?)?;
-        terms.insert(TaskKind::Seq2seq.name().to_string(), loss);
+    let batch = TaskBatch {
+        model,
+        examples,
+        input: &input,
+        output: &output,
+        device,
+    };
+    for (task, weight) in &tasks.tasks {
+        if let Some(loss) = task.loss(&batch)? {
+            total = (total + (&loss * *weight)?)?;
+            terms.insert(task.name().to_string(), loss);
+        }
     }
     Ok(LossTerms { total, terms })
 }

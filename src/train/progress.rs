@@ -13,7 +13,7 @@ pub struct Progress {
     /// Steps done so far.
     pub step: u64,
     pub total_steps: u64,
-    /// Latest value of each loss term by name.
+    /// Mean of each loss term over the batches of the current epoch so far.
     pub losses: BTreeMap<String, f64>,
     /// Training records per second over the current epoch.
     pub samples_per_second: f64,

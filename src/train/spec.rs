@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::tasks::{TaskSetting, build_task};
 use crate::data::{FieldMapping, Format};
 
 /// A request field that failed validation, with the offending value.
@@ -117,44 +117,6 @@ pub enum EncoderSpec {
     Scratch(ScratchEncoder),
 }
 
-/// An auxiliary task of the joint loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    /// UniLM-style generation of the label description.
-    Seq2seq,
-}
-
-impl TaskKind {
-    pub const ALL: [TaskKind; 1] = [TaskKind::Seq2seq];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Seq2seq => "seq2seq",
-        }
-    }
-}
-
-impl fmt::Display for TaskKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for TaskKind {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        TaskKind::ALL
-            .into_iter()
-            .find(|task| task.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = TaskKind::ALL.iter().map(|t| t.name()).collect();
-                format!("unknown task; known tasks: {}", known.join(", "))
-            })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hyperparameters {
     pub epochs: u32,
@@ -245,8 +207,9 @@ impl Hyperparameters {
 pub struct TrainingSpec {
     pub data: DataSpec,
     pub encoder: EncoderSpec,
-    /// Auxiliary tasks and their weights; classification is always on.
-    pub tasks: BTreeMap<TaskKind, f64>,
+    /// Auxiliary tasks by name with their weights and options;
+    /// classification is always on.
+    pub tasks: BTreeMap<String, TaskSetting>,
     pub hyperparameters: Hyperparameters,
 }
 
@@ -255,21 +218,32 @@ impl TrainingSpec {
         match &self.encoder {
             EncoderSpec::Scratch(scratch) => scratch.validate()?,
         }
-        for (task, weight) in &self.tasks {
-            if !(weight.is_finite() && *weight > 0.0 && *weight <= 100.0) {
-                return Err(InvalidField::new(
-                    &format!("tasks[{task}].weight"),
-                    weight,
-                    "must be above 0 and at most 100",
-                ));
-            }
-        }
+        validate_tasks(&self.tasks)?;
         self.hyperparameters.validate()
     }
 
-    pub fn task_weight(&self, task: TaskKind) -> Option<f64> {
-        self.tasks.get(&task).copied()
+    pub fn task_weight(&self, task: &str) -> Option<f64> {
+        self.tasks.get(task).map(|setting| setting.weight)
     }
+}
+
+/// Checks each task's name, weight and options.
+pub fn validate_tasks(tasks: &BTreeMap<String, TaskSetting>) -> Result<(), InvalidField> {
+    for (task, setting) in tasks {
+        let weight = setting.weight;
+        if !(weight.is_finite() && weight > 0.0 && weight <= 100.0) {
+            return Err(InvalidField::new(
+                &format!("tasks[{task}].weight"),
+                weight,
+                "must be above 0 and at most 100",
+            ));
+        }
+        if let Err(reason) = build_task(task, &setting.options) {
+            let options: Vec<String> = setting.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            return Err(InvalidField::new(&format!("tasks[{task}]"), options.join(":"), reason));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,9 +273,17 @@ mod tests {
     }
 
     #[test]
-    fn task_names_parse() {
-        assert_eq!("seq2seq".parse::<TaskKind>(), Ok(TaskKind::Seq2seq));
-        let error = "similarity_x".parse::<TaskKind>().unwrap_err();
-        assert!(error.contains("seq2seq"), "{error}");
+    fn unknown_task_option_names_the_task() {
+        let mut spec_tasks = BTreeMap::new();
+        spec_tasks.insert(
+            "similarity".to_string(),
+            TaskSetting {
+                weight: 1.0,
+                options: BTreeMap::from([("temperature".to_string(), 2.0)]),
+            },
+        );
+        let error = validate_tasks(&spec_tasks).unwrap_err();
+        assert_eq!(error.field, "tasks[similarity]");
+        assert!(error.reason.contains("scale"), "{}", error.reason);
     }
 }

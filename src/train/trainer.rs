@@ -16,11 +16,12 @@ use tracing::info;
 use super::checkpoint::{self, Checkpoint, CheckpointError, RngState, TrainingState};
 use super::dataset::load_training_data;
 use super::metrics::{accuracy, macro_f1};
-use super::objective::{Example, TOTAL, joint_loss};
+use super::objective::{Example, Origin, TOTAL, joint_loss};
 use super::optim::AdamW;
 use super::progress::{Evaluation, Progress, ProgressSink};
 use super::schedule::LinearSchedule;
-use super::spec::{EncoderSpec, TaskKind, TrainingSpec};
+use super::spec::{EncoderSpec, TrainingSpec};
+use super::tasks::ActiveTasks;
 use crate::data::{DataError, LabelMap, RawRecord};
 use crate::model::{
     ArtifactError, EncoderConfig, ForwardMode, InputBatch, ModelArtifact, ModelMetadata,
@@ -100,8 +101,14 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
         "built WordPiece vocabulary"
     );
 
-    let seq2seq = spec.task_weight(TaskKind::Seq2seq).is_some();
-    let examples = encode_examples(&data.train, &data.labels, &tokenizer, spec, seq2seq)?;
+    let tasks = ActiveTasks::build(&spec.tasks).map_err(|reason| TrainError::Tensor(candle_core::Error::Msg(reason)))?;
+    let with_description = tasks.needs_description_segment();
+    let examples = encode_examples(&data.train, &data.labels, &tokenizer, spec, with_description)?;
+    let descriptions = encode_descriptions(&data.labels, &tokenizer, spec, with_description)?;
+    let mut pool: Vec<&Example> = examples.iter().collect();
+    if tasks.adds_description_records() {
+        pool.extend(descriptions.iter().map(|(record, _)| record));
+    }
     let eval = encode_eval(&data.eval, &data.labels, &tokenizer, hyper.max_length)?;
 
     let config = EncoderConfig {
@@ -119,7 +126,7 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     };
     let dtype = DType::F32;
     let mut params = ParamStore::seeded(hyper.seed, dtype, context.device);
-    let model = TextClassifier::new(&mut params, &config, data.labels.len(), seq2seq)?;
+    let model = TextClassifier::new(&mut params, &config, data.labels.len(), tasks.needs_lm_head())?;
     let mut optimizer = AdamW::new(params.vars().iter(), hyper.weight_decay)?;
     let parameter_count: usize = params.vars().values().map(|v| v.elem_count()).sum();
     info!(
@@ -130,7 +137,7 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
         "model initialised"
     );
 
-    let steps_per_epoch = examples.len().div_ceil(hyper.batch_size) as u64;
+    let steps_per_epoch = pool.len().div_ceil(hyper.batch_size) as u64;
     let total_steps = steps_per_epoch * hyper.epochs as u64;
     let schedule = LinearSchedule::new(hyper.learning_rate, hyper.warmup_ratio, total_steps);
     let pad_id = tokenizer.special().pad;
@@ -158,12 +165,13 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     let mut last_checkpoint = Instant::now();
     for epoch in run.first_epoch..=hyper.epochs {
         let epoch_start = RngState::capture(&run.shuffle_rng);
-        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut order: Vec<usize> = (0..pool.len()).collect();
         order.shuffle(&mut run.shuffle_rng);
         let skip = if epoch == run.first_epoch { run.skip_batches } else { 0 };
         let batches = order.len().div_ceil(hyper.batch_size);
         let epoch_started = Instant::now();
         let mut epoch_samples = 0usize;
+        let mut epoch_losses = LossMeans::default();
         for (batch_index, chunk) in order.chunks(hyper.batch_size).enumerate().skip(skip) {
             if context.control.cancel.load(Ordering::Relaxed) {
                 return Err(TrainError::Cancelled);
@@ -172,8 +180,8 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
                 run.save(context, &params, &optimizer, &mode, epoch - 1, batch_index, &epoch_start)?;
                 return Err(TrainError::Suspended);
             }
-            let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
-            let losses = joint_loss(&model, &batch, &spec.tasks, pad_id, dtype, context.device, &mut mode)?;
+            let batch = assemble_batch(chunk, &pool, &descriptions, tasks.pairs_with_descriptions());
+            let losses = joint_loss(&model, &batch, &tasks, pad_id, dtype, context.device, &mut mode)?;
             let grads = losses.total.backward()?;
             let norm = optimizer.gradient_norm(&grads)?;
             let scale = match hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {
@@ -182,12 +190,8 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
             };
             optimizer.step(&grads, schedule.rate(run.step), scale)?;
             run.step += 1;
-            epoch_samples += batch.len();
+            epoch_samples += chunk.len();
 
-            let mut values = BTreeMap::new();
-            for (name, term) in &losses.terms {
-                values.insert(name.clone(), scalar(term)?);
-            }
             let total = scalar(&losses.total)?;
             if !total.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
@@ -195,14 +199,17 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
                     value: total,
                 });
             }
-            values.insert(TOTAL.to_string(), total);
+            for (name, term) in &losses.terms {
+                epoch_losses.add(name, scalar(term)?);
+            }
+            epoch_losses.add(TOTAL, total);
             let mean_step = training_started.elapsed().as_secs_f64() / (run.step - steps_at_start) as f64;
             context.progress.on_progress(&Progress {
                 epoch,
                 epochs: hyper.epochs,
                 step: run.step,
                 total_steps,
-                losses: values,
+                losses: epoch_losses.means(),
                 samples_per_second: epoch_samples as f64 / epoch_started.elapsed().as_secs_f64(),
                 eta_seconds: Some(mean_step * (total_steps - run.step) as f64),
             });
@@ -256,7 +263,7 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     let metadata = ModelMetadata {
         model_id: context.model_id.to_string(),
         job_id: context.job_id.to_string(),
-        tasks: spec.tasks.iter().map(|(task, weight)| (task.name().to_string(), *weight)).collect(),
+        tasks: spec.tasks.iter().map(|(task, setting)| (task.clone(), setting.weight)).collect(),
         best_epoch: best_evaluation.as_ref().map(|e| e.epoch),
         accuracy: best_evaluation.as_ref().map(|e| e.accuracy),
         macro_f1: best_evaluation.as_ref().map(|e| e.macro_f1),
@@ -283,6 +290,28 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
         best: best_evaluation,
         num_labels: data.labels.len(),
     })
+}
+
+/// Running means of the loss terms over the batches of an epoch; a term
+/// counts only the batches that have it.
+#[derive(Default)]
+struct LossMeans {
+    sums: BTreeMap<String, (f64, usize)>,
+}
+
+impl LossMeans {
+    fn add(&mut self, name: &str, value: f64) {
+        let entry = self.sums.entry(name.to_string()).or_default();
+        entry.0 += value;
+        entry.1 += 1;
+    }
+
+    fn means(&self) -> BTreeMap<String, f64> {
+        self.sums
+            .iter()
+            .map(|(name, (sum, count))| (name.clone(), sum / *count as f64))
+            .collect()
+    }
 }
 
 /// Training progress that a checkpoint saves and restores.
@@ -399,15 +428,35 @@ fn label_index(labels: &LabelMap, record: &RawRecord) -> Result<u32, TrainError>
         })
 }
 
+/// Encodes `text` for training: `[CLS] x [SEP]`, or with the label's
+/// description as segment 1 when a task needs it.
+fn encode_training_text(
+    text: &[u32],
+    description: &[u32],
+    hyper: &super::spec::Hyperparameters,
+    special: crate::text::SpecialIds,
+    with_description: bool,
+) -> (Vec<u32>, Vec<u32>) {
+    match with_description {
+        true => {
+            let pair = encode_pair(text, description, hyper.max_length, hyper.max_description_length, special);
+            (pair.ids, pair.type_ids)
+        }
+        false => {
+            let encoded = encode_text(text, hyper.max_length, special);
+            let type_ids = vec![0; encoded.ids.len()];
+            (encoded.ids, type_ids)
+        }
+    }
+}
+
 fn encode_examples(
     records: &[RawRecord],
     labels: &LabelMap,
     tokenizer: &TextTokenizer,
     spec: &TrainingSpec,
-    seq2seq: bool,
+    with_description: bool,
 ) -> Result<Vec<Example>, TrainError> {
-    let hyper = &spec.hyperparameters;
-    let special = tokenizer.special();
     let descriptions = labels
         .entries()
         .iter()
@@ -418,34 +467,71 @@ fn encode_examples(
         .map(|record| {
             let label = label_index(labels, record)?;
             let text = tokenizer.tokenize(&record.text)?;
-            let example = match seq2seq {
-                true => {
-                    let pair = encode_pair(
-                        &text,
-                        &descriptions[label as usize],
-                        hyper.max_length,
-                        hyper.max_description_length,
-                        special,
-                    );
-                    Example {
-                        ids: pair.ids,
-                        type_ids: pair.type_ids,
-                        label,
-                    }
-                }
-                false => {
-                    let encoded = encode_text(&text, hyper.max_length, special);
-                    let type_ids = vec![0; encoded.ids.len()];
-                    Example {
-                        ids: encoded.ids,
-                        type_ids,
-                        label,
-                    }
-                }
-            };
-            Ok(example)
+            let (ids, type_ids) = encode_training_text(
+                &text,
+                &descriptions[label as usize],
+                &spec.hyperparameters,
+                tokenizer.special(),
+                with_description,
+            );
+            Ok(Example {
+                ids,
+                type_ids,
+                label,
+                origin: Origin::Text,
+            })
         })
         .collect()
+}
+
+/// One record per label whose text is the label's description: as an
+/// added record (first) and as a similarity partner (second).
+fn encode_descriptions(
+    labels: &LabelMap,
+    tokenizer: &TextTokenizer,
+    spec: &TrainingSpec,
+    with_description: bool,
+) -> Result<Vec<(Example, Example)>, TrainError> {
+    labels
+        .entries()
+        .iter()
+        .enumerate()
+        .map(|(label, entry)| {
+            let description = tokenizer.tokenize(&entry.description)?;
+            let (ids, type_ids) =
+                encode_training_text(&description, &description, &spec.hyperparameters, tokenizer.special(), with_description);
+            let record = Example {
+                ids,
+                type_ids,
+                label: label as u32,
+                origin: Origin::DescriptionRecord,
+            };
+            let partner = Example {
+                origin: Origin::DescriptionPartner,
+                ..record.clone()
+            };
+            Ok((record, partner))
+        })
+        .collect()
+}
+
+/// The records of one batch: the chosen records, each followed by its
+/// label's description when a similarity task pairs them.
+fn assemble_batch<'a>(
+    chunk: &[usize],
+    pool: &[&'a Example],
+    descriptions: &'a [(Example, Example)],
+    pair: bool,
+) -> Vec<&'a Example> {
+    let mut batch = Vec::with_capacity(if pair { 2 * chunk.len() } else { chunk.len() });
+    for &index in chunk {
+        let record = pool[index];
+        batch.push(record);
+        if pair {
+            batch.push(&descriptions[record.label as usize].1);
+        }
+    }
+    batch
 }
 
 fn encode_eval(
@@ -504,4 +590,41 @@ fn evaluate(
         loss: loss_sum / eval.len() as f64,
         records: eval.len() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(label: u32, origin: Origin) -> Example {
+        Example {
+            ids: vec![2, 10 + label, 3],
+            type_ids: vec![0; 3],
+            label,
+            origin,
+        }
+    }
+
+    #[test]
+    fn paired_batches_keep_each_record_before_its_description() {
+        let texts: Vec<Example> = (0..6).map(|i| example(i % 3, Origin::Text)).collect();
+        let descriptions: Vec<(Example, Example)> = (0..3)
+            .map(|label| (example(label, Origin::DescriptionRecord), example(label, Origin::DescriptionPartner)))
+            .collect();
+        let pool: Vec<&Example> = texts.iter().chain(descriptions.iter().map(|(r, _)| r)).collect();
+        let mut order: Vec<usize> = (0..pool.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(4));
+        for chunk in order.chunks(4) {
+            let batch = assemble_batch(chunk, &pool, &descriptions, true);
+            assert_eq!(batch.len(), 2 * chunk.len());
+            for (k, pair) in batch.chunks(2).enumerate() {
+                assert!(std::ptr::eq(pair[0], pool[chunk[k]]), "records keep their shuffled order");
+                assert_eq!(pair[1].origin, Origin::DescriptionPartner);
+                assert_eq!(pair[1].label, pair[0].label, "partner has the record's label");
+            }
+        }
+        let unpaired = assemble_batch(&[0, 7], &pool, &descriptions, false);
+        assert_eq!(unpaired.len(), 2);
+        assert_eq!(unpaired[1].origin, Origin::DescriptionRecord);
+    }
 }

@@ -1,0 +1,138 @@
+//! Auxiliary tasks of the joint loss. Each task turns a batch and the
+//! encoder's outputs into one named loss term, and may ask for a batch
+//! layout (a description segment), for extra records, or for each record to
+//! be followed by a record of its label's description.
+//!
+//! A new task is one file with a type implementing [`Task`] and one line in
+//! [`REGISTRY`].
+
+mod description_records;
+mod seq2seq;
+mod similarity;
+
+use std::collections::BTreeMap;
+
+use candle_core::{Device, Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ClassifierOutput, InputBatch, TextClassifier};
+
+use super::objective::Example;
+
+/// Weight and options of one task in a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSetting {
+    pub weight: f64,
+    /// Named numeric options, such as the similarity `scale`.
+    #[serde(default)]
+    pub options: BTreeMap<String, f64>,
+}
+
+/// One training batch and the forward pass over it.
+pub struct TaskBatch<'a> {
+    pub model: &'a TextClassifier,
+    pub examples: &'a [&'a Example],
+    pub input: &'a InputBatch,
+    pub output: &'a ClassifierOutput,
+    pub device: &'a Device,
+}
+
+pub trait Task: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Whether inputs carry the label description as segment 1 under the
+    /// UniLM mask.
+    fn needs_description_segment(&self) -> bool {
+        false
+    }
+
+    /// Whether each epoch adds one record (description, label) per label.
+    fn adds_description_records(&self) -> bool {
+        false
+    }
+
+    /// Whether each record is followed in its batch by a record of its
+    /// label's description, so that records `2k` and `2k + 1` are partners.
+    fn pairs_with_descriptions(&self) -> bool {
+        false
+    }
+
+    /// Whether the task needs the LM head.
+    fn needs_lm_head(&self) -> bool {
+        false
+    }
+
+    /// The task's unweighted loss on the batch, or `None` when the batch
+    /// holds nothing for this task.
+    fn loss(&self, batch: &TaskBatch<'_>) -> Result<Option<Tensor>>;
+}
+
+/// Builds a task from its options; the error names the bad option.
+type Constructor = fn(&BTreeMap<String, f64>) -> std::result::Result<Box<dyn Task>, String>;
+
+/// Every task by name.
+pub const REGISTRY: &[(&str, Constructor)] = &[
+    ("seq2seq", seq2seq::build),
+    ("similarity", similarity::build_plain),
+    ("similarity_masked", similarity::build_masked),
+    ("description_records", description_records::build),
+];
+
+/// Names of the registered tasks, for error messages.
+pub fn task_names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|(name, _)| *name).collect()
+}
+
+/// Builds the task `name`, or says why it cannot be built.
+pub fn build_task(name: &str, options: &BTreeMap<String, f64>) -> std::result::Result<Box<dyn Task>, String> {
+    match REGISTRY.iter().find(|(known, _)| *known == name) {
+        Some((_, constructor)) => constructor(options),
+        None => Err(format!("unknown task; known tasks: {}", task_names().join(", "))),
+    }
+}
+
+/// Rejects options a task does not know.
+pub(crate) fn check_options(options: &BTreeMap<String, f64>, known: &[&str]) -> std::result::Result<(), String> {
+    for name in options.keys() {
+        if !known.contains(&name.as_str()) {
+            let accepted = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            return Err(format!("unknown option {name:?}; accepted options: {accepted}"));
+        }
+    }
+    Ok(())
+}
+
+/// A job's tasks, built once, with their weights.
+pub struct ActiveTasks {
+    pub tasks: Vec<(Box<dyn Task>, f64)>,
+}
+
+impl ActiveTasks {
+    pub fn build(settings: &BTreeMap<String, TaskSetting>) -> std::result::Result<Self, String> {
+        let tasks = settings
+            .iter()
+            .map(|(name, setting)| Ok((build_task(name, &setting.options)?, setting.weight)))
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        Ok(Self { tasks })
+    }
+
+    fn any(&self, predicate: impl Fn(&dyn Task) -> bool) -> bool {
+        self.tasks.iter().any(|(task, _)| predicate(task.as_ref()))
+    }
+
+    pub fn needs_description_segment(&self) -> bool {
+        self.any(|t| t.needs_description_segment())
+    }
+
+    pub fn adds_description_records(&self) -> bool {
+        self.any(|t| t.adds_description_records())
+    }
+
+    pub fn pairs_with_descriptions(&self) -> bool {
+        self.any(|t| t.pairs_with_descriptions())
+    }
+
+    pub fn needs_lm_head(&self) -> bool {
+        self.any(|t| t.needs_lm_head())
+    }
+}

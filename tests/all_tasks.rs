@@ -1,0 +1,91 @@
+//! Every auxiliary task at once through gRPC: each task's loss is reported
+//! and falls during training.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{TestServer, best_evaluation, upload};
+use labelaug::data::Format;
+use labelaug::pb;
+
+const TASKS: [(&str, f32); 4] = [
+    ("seq2seq", 0.2),
+    ("similarity", 0.5),
+    ("similarity_masked", 0.5),
+    ("description_records", 1.0),
+];
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_task_loss_is_reported_and_falls() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let demo = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name);
+    let train = upload(&mut client, &demo("train.csv"), Format::Csv).await;
+    let test = upload(&mut client, &demo("test.csv"), Format::Csv).await;
+    let request = pb::StartTrainingRequest {
+        train_dataset_id: train,
+        eval_dataset_id: test,
+        fields: Some(pb::FieldMapping {
+            label_field: "category".to_string(),
+            ..Default::default()
+        }),
+        encoder: common::scratch_encoder(1, 32, 2, 1000),
+        tasks: TASKS
+            .iter()
+            .map(|(name, weight)| pb::TaskSpec {
+                name: name.to_string(),
+                weight: *weight,
+                options: Default::default(),
+            })
+            .collect(),
+        hyperparameters: Some(pb::Hyperparameters {
+            epochs: Some(6),
+            batch_size: Some(16),
+            learning_rate: Some(3e-3),
+            max_length: Some(32),
+            seed: Some(2),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let job_id = client.start_training(request).await.expect("StartTraining").into_inner().job_id;
+
+    // Every reported loss value, by task, in the order the watch saw them.
+    let mut history: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut stream = client
+        .watch_job(pb::JobStatusRequest { job_id: job_id.clone() })
+        .await
+        .expect("WatchJob")
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last = None;
+    while let Some(job) = tokio::time::timeout(Duration::from_secs(60), stream.message())
+        .await
+        .expect("a message within 60 s")
+        .expect("stream item")
+    {
+        for (name, value) in &job.losses {
+            history.entry(name.clone()).or_default().push(*value);
+        }
+        last = Some(job);
+        assert!(Instant::now() < deadline, "the job did not end");
+    }
+    let job = last.expect("at least one message");
+    best_evaluation(&job);
+    for (name, _) in TASKS.iter().chain([("classification", 1.0)].iter()) {
+        let values = history.get(*name).unwrap_or_else(|| panic!("no {name} loss reported: {:?}", job.losses));
+        assert!(values.len() >= 6, "{name}: only {} values", values.len());
+        let third = values.len() / 3;
+        let early = mean(&values[..third]);
+        let late = mean(&values[values.len() - third..]);
+        assert!(late < early, "{name} loss did not fall: {early} then {late}");
+    }
+    server.stop().await;
+}
