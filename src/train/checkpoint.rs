@@ -24,6 +24,7 @@ const STATE_FILE: &str = "state.json";
 const WEIGHTS_FILE: &str = "weights.safetensors";
 const MOMENTS_FILE: &str = "moments.safetensors";
 const BEST_FILE: &str = "best.safetensors";
+const TEACHER_FILE: &str = "teacher.safetensors";
 
 #[derive(Debug, thiserror::Error)]
 #[error("checkpoint {path}: {message}")]
@@ -93,6 +94,8 @@ pub struct Checkpoint {
     pub weights: HashMap<String, Tensor>,
     pub moments: HashMap<String, Tensor>,
     pub best_weights: Option<HashMap<String, Tensor>>,
+    /// Self-distillation teacher logits `[records, classes]`.
+    pub teacher: Option<Tensor>,
 }
 
 fn sync_file(path: &Path) -> Result<(), CheckpointError> {
@@ -117,6 +120,7 @@ pub fn save(
     weights: &HashMap<String, Tensor>,
     moments: &HashMap<String, Tensor>,
     best_weights: Option<&BTreeMap<String, Tensor>>,
+    teacher: Option<&Tensor>,
 ) -> Result<(), CheckpointError> {
     fs::create_dir_all(root).map_err(|e| error(root, format!("failed to create: {e}")))?;
     let name = format!("step-{}-batch-{}", state.step, state.batches_done);
@@ -138,6 +142,10 @@ pub fn save(
     if let Some(best) = best_weights {
         let best: HashMap<String, Tensor> = best.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         save_tensors(&staging.join(BEST_FILE), &best)?;
+    }
+    if let Some(teacher) = teacher {
+        let tensors = HashMap::from([("teacher".to_string(), teacher.clone())]);
+        save_tensors(&staging.join(TEACHER_FILE), &tensors)?;
     }
     sync_file(&staging)?;
     fs::rename(&staging, &folder).map_err(|e| error(&folder, format!("failed to rename: {e}")))?;
@@ -187,7 +195,20 @@ pub fn load(root: &Path, device: &Device) -> Result<Option<Checkpoint>, Checkpoi
         true => Some(load_tensors(&best_path, device)?),
         false => None,
     };
+    let teacher_path = folder.join(TEACHER_FILE);
+    let teacher = match teacher_path.exists() {
+        true => {
+            let mut tensors = load_tensors(&teacher_path, &Device::Cpu)?;
+            Some(
+                tensors
+                    .remove("teacher")
+                    .ok_or_else(|| error(&teacher_path, "no tensor named teacher"))?,
+            )
+        }
+        false => None,
+    };
     Ok(Some(Checkpoint {
+        teacher,
         weights: load_tensors(&folder.join(WEIGHTS_FILE), device)?,
         moments: load_tensors(&folder.join(MOMENTS_FILE), device)?,
         best_weights,
@@ -240,8 +261,8 @@ mod tests {
         let weights = HashMap::from([("w".to_string(), Tensor::new(&[1f32, 2.0], &Device::Cpu).unwrap())]);
         let moments = HashMap::from([("m.w".to_string(), Tensor::new(&[0.5f32, 0.1], &Device::Cpu).unwrap())]);
         assert!(load(&root, &Device::Cpu).unwrap().is_none());
-        save(&root, &state(3), &weights, &moments, None).unwrap();
-        save(&root, &state(4), &weights, &moments, None).unwrap();
+        save(&root, &state(3), &weights, &moments, None, None).unwrap();
+        save(&root, &state(4), &weights, &moments, None, None).unwrap();
         let loaded = load(&root, &Device::Cpu).unwrap().expect("a checkpoint");
         assert_eq!(loaded.state, state(4));
         assert_eq!(loaded.weights["w"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
@@ -255,7 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("job");
         let weights = HashMap::from([("w".to_string(), Tensor::new(&[1f32], &Device::Cpu).unwrap())]);
-        save(&root, &state(1), &weights, &weights, None).unwrap();
+        save(&root, &state(1), &weights, &weights, None, None).unwrap();
         let folder = root.join("step-1-batch-2");
         fs::write(folder.join(WEIGHTS_FILE), b"not safetensors").unwrap();
         let failure = load(&root, &Device::Cpu).err().expect("an error");

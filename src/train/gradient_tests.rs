@@ -37,12 +37,13 @@ fn tiny_model() -> (ParamStore, TextClassifier) {
     (params, model)
 }
 
-fn example(ids: &[u32], type_ids: &[u32], label: u32, origin: Origin) -> Example {
+fn example(ids: &[u32], type_ids: &[u32], label: u32, origin: Origin, index: usize) -> Example {
     Example {
         ids: ids.to_vec(),
         type_ids: type_ids.to_vec(),
         label,
         origin,
+        index,
     }
 }
 
@@ -51,12 +52,12 @@ fn example(ids: &[u32], type_ids: &[u32], label: u32, origin: Origin) -> Example
 /// pair starts with an added description record.
 fn examples() -> Vec<Example> {
     vec![
-        example(&[2, 5, 6, 7, 3, 10, 11, 3], &[0, 0, 0, 0, 0, 1, 1, 1], 0, Origin::Text),
-        example(&[2, 10, 11, 3, 10, 11, 3], &[0, 0, 0, 0, 1, 1, 1], 0, Origin::DescriptionPartner),
-        example(&[2, 8, 3, 12, 3], &[0, 0, 0, 1, 1], 2, Origin::Text),
-        example(&[2, 12, 3, 12, 3], &[0, 0, 0, 1, 1], 2, Origin::DescriptionPartner),
-        example(&[2, 13, 3, 13, 3], &[0, 0, 0, 1, 1], 1, Origin::DescriptionRecord),
-        example(&[2, 13, 3, 13, 3], &[0, 0, 0, 1, 1], 1, Origin::DescriptionPartner),
+        example(&[2, 5, 6, 7, 3, 10, 11, 3], &[0, 0, 0, 0, 0, 1, 1, 1], 0, Origin::Text, 0),
+        example(&[2, 10, 11, 3, 10, 11, 3], &[0, 0, 0, 0, 1, 1, 1], 0, Origin::DescriptionPartner, 1),
+        example(&[2, 8, 3, 12, 3], &[0, 0, 0, 1, 1], 2, Origin::Text, 2),
+        example(&[2, 12, 3, 12, 3], &[0, 0, 0, 1, 1], 2, Origin::DescriptionPartner, 3),
+        example(&[2, 13, 3, 13, 3], &[0, 0, 0, 1, 1], 1, Origin::DescriptionRecord, 4),
+        example(&[2, 13, 3, 13, 3], &[0, 0, 0, 1, 1], 1, Origin::DescriptionPartner, 5),
     ]
 }
 
@@ -71,8 +72,21 @@ fn all_tasks() -> ActiveTasks {
         ("similarity".to_string(), setting(0.7)),
         ("similarity_masked".to_string(), setting(0.3)),
         ("description_records".to_string(), setting(0.4)),
+        ("self_distill".to_string(), setting(0.6)),
     ]))
     .unwrap()
+}
+
+/// Teacher logits for the six records of [`examples`].
+fn teacher() -> Vec<Vec<f32>> {
+    vec![
+        vec![1.0, -0.5, 0.2],
+        vec![0.3, 0.1, -1.0],
+        vec![-0.7, 0.4, 1.5],
+        vec![0.0, 0.0, 0.9],
+        vec![0.2, 1.1, -0.3],
+        vec![-0.4, 0.8, 0.1],
+    ]
 }
 
 fn loss_value(model: &TextClassifier, examples: &[Example], tasks: &ActiveTasks) -> f64 {
@@ -81,6 +95,7 @@ fn loss_value(model: &TextClassifier, examples: &[Example], tasks: &ActiveTasks)
         model,
         &batch,
         tasks,
+        Some(&teacher()),
         PAD,
         DType::F64,
         &Device::Cpu,
@@ -100,6 +115,7 @@ fn every_gradient_is_nonzero_and_matches_finite_differences() {
         &model,
         &batch,
         &tasks,
+        Some(&teacher()),
         PAD,
         DType::F64,
         &Device::Cpu,

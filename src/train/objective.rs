@@ -36,6 +36,9 @@ pub struct Example {
     /// Dense label index.
     pub label: u32,
     pub origin: Origin,
+    /// Position among all of a job's encoded records, the key of its
+    /// teacher logits.
+    pub index: usize,
 }
 
 /// The weighted total and each unweighted term by name; a task with
@@ -51,6 +54,7 @@ pub fn joint_loss(
     model: &TextClassifier,
     examples: &[&Example],
     tasks: &ActiveTasks,
+    teacher: Option<&[Vec<f32>]>,
     pad_id: u32,
     dtype: DType,
     device: &Device,
@@ -86,6 +90,7 @@ pub fn joint_loss(
         examples,
         input: &input,
         output: &output,
+        teacher,
         device,
     };
     for (task, weight) in &tasks.tasks {

@@ -104,7 +104,13 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     let tasks = ActiveTasks::build(&spec.tasks).map_err(|reason| TrainError::Tensor(candle_core::Error::Msg(reason)))?;
     let with_description = tasks.needs_description_segment();
     let examples = encode_examples(&data.train, &data.labels, &tokenizer, spec, with_description)?;
-    let descriptions = encode_descriptions(&data.labels, &tokenizer, spec, with_description)?;
+    let descriptions = encode_descriptions(&data.labels, &tokenizer, spec, with_description, examples.len())?;
+    // Every encoded record in index order, for teacher logits.
+    let all: Vec<&Example> = examples
+        .iter()
+        .chain(descriptions.iter().map(|(record, _)| record))
+        .chain(descriptions.iter().map(|(_, partner)| partner))
+        .collect();
     let mut pool: Vec<&Example> = examples.iter().collect();
     if tasks.adds_description_records() {
         pool.extend(descriptions.iter().map(|(record, _)| record));
@@ -181,7 +187,16 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
                 return Err(TrainError::Suspended);
             }
             let batch = assemble_batch(chunk, &pool, &descriptions, tasks.pairs_with_descriptions());
-            let losses = joint_loss(&model, &batch, &tasks, pad_id, dtype, context.device, &mut mode)?;
+            let losses = joint_loss(
+                &model,
+                &batch,
+                &tasks,
+                run.teacher.as_deref(),
+                pad_id,
+                dtype,
+                context.device,
+                &mut mode,
+            )?;
             let grads = losses.total.backward()?;
             let norm = optimizer.gradient_norm(&grads)?;
             let scale = match hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {
@@ -245,6 +260,9 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
             if improved {
                 run.best = Some((evaluation, params.snapshot()?));
             }
+        }
+        if tasks.needs_epoch_teacher() && epoch < hyper.epochs {
+            run.teacher = Some(teacher_logits(&model, &all, &tasks, pad_id, context.device)?);
         }
         let next_epoch_start = RngState::capture(&run.shuffle_rng);
         run.save(context, &params, &optimizer, &mode, epoch, 0, &next_epoch_start)?;
@@ -323,6 +341,9 @@ struct RunState {
     dropout_rng: ChaCha8Rng,
     evaluations: Vec<Evaluation>,
     best: Option<(Evaluation, BTreeMap<String, Tensor>)>,
+    /// Logits of every record from the model at the end of the previous
+    /// epoch, for self-distillation.
+    teacher: Option<Vec<Vec<f32>>>,
 }
 
 impl RunState {
@@ -335,6 +356,7 @@ impl RunState {
             dropout_rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(2)),
             evaluations: Vec::new(),
             best: None,
+            teacher: None,
         }
     }
 
@@ -357,6 +379,10 @@ impl RunState {
             dropout_rng: saved.state.dropout_rng.restore()?,
             evaluations: saved.state.evaluations,
             best,
+            teacher: match saved.teacher {
+                Some(logits) => Some(logits.to_vec2::<f32>().map_err(|e| e.to_string())?),
+                None => None,
+            },
         })
     }
 
@@ -392,6 +418,14 @@ impl RunState {
             .iter()
             .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
             .collect();
+        let teacher = match &self.teacher {
+            Some(rows) => {
+                let classes = rows.first().map_or(0, Vec::len);
+                let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+                Some(Tensor::from_vec(flat, (rows.len(), classes), &candle_core::Device::Cpu)?)
+            }
+            None => None,
+        };
         let started = Instant::now();
         checkpoint::save(
             &context.checkpoint_dir,
@@ -399,6 +433,7 @@ impl RunState {
             &weights,
             &optimizer.moments(),
             self.best.as_ref().map(|(_, snapshot)| snapshot),
+            teacher.as_ref(),
         )?;
         debug_assert_eq!(optimizer.steps(), self.step);
         info!(
@@ -464,7 +499,8 @@ fn encode_examples(
         .collect::<Result<Vec<_>, _>>()?;
     records
         .iter()
-        .map(|record| {
+        .enumerate()
+        .map(|(index, record)| {
             let label = label_index(labels, record)?;
             let text = tokenizer.tokenize(&record.text)?;
             let (ids, type_ids) = encode_training_text(
@@ -479,18 +515,21 @@ fn encode_examples(
                 type_ids,
                 label,
                 origin: Origin::Text,
+                index,
             })
         })
         .collect()
 }
 
 /// One record per label whose text is the label's description: as an
-/// added record (first) and as a similarity partner (second).
+/// added record (first) and as a similarity partner (second). Their
+/// indices follow the `first_index - 1` training records.
 fn encode_descriptions(
     labels: &LabelMap,
     tokenizer: &TextTokenizer,
     spec: &TrainingSpec,
     with_description: bool,
+    first_index: usize,
 ) -> Result<Vec<(Example, Example)>, TrainError> {
     labels
         .entries()
@@ -505,9 +544,11 @@ fn encode_descriptions(
                 type_ids,
                 label: label as u32,
                 origin: Origin::DescriptionRecord,
+                index: first_index + label,
             };
             let partner = Example {
                 origin: Origin::DescriptionPartner,
+                index: first_index + labels.len() + label,
                 ..record.clone()
             };
             Ok((record, partner))
@@ -548,6 +589,31 @@ fn encode_eval(
             Ok((encode_text(&text, max_length, tokenizer.special()).ids, label))
         })
         .collect()
+}
+
+/// Logits of every record in `all` without dropout, in index order, under
+/// the input layout the tasks train with.
+fn teacher_logits(
+    model: &TextClassifier,
+    all: &[&Example],
+    tasks: &ActiveTasks,
+    pad_id: u32,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let mut rows = Vec::with_capacity(all.len());
+    for chunk in all.chunks(EVAL_BATCH_SIZE) {
+        let sequences: Vec<&[u32]> = chunk.iter().map(|e| e.ids.as_slice()).collect();
+        let input = match tasks.needs_description_segment() {
+            true => {
+                let type_ids: Vec<Vec<u32>> = chunk.iter().map(|e| e.type_ids.clone()).collect();
+                InputBatch::seq2seq(&sequences, &type_ids, pad_id, DType::F32, device)?
+            }
+            false => InputBatch::texts(&sequences, pad_id, DType::F32, device)?,
+        };
+        let output = model.forward(&input.ids, &input.type_ids, &input.bias, &mut ForwardMode::Eval)?;
+        rows.extend(output.logits.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+    }
+    Ok(rows)
 }
 
 /// Class logits `[B, C]` of `[CLS] x [SEP]` sequences, without dropout.
@@ -602,6 +668,7 @@ mod tests {
             type_ids: vec![0; 3],
             label,
             origin,
+            index: 0,
         }
     }
 

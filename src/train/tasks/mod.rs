@@ -7,6 +7,7 @@
 //! [`REGISTRY`].
 
 mod description_records;
+mod self_distill;
 mod seq2seq;
 mod similarity;
 
@@ -34,6 +35,9 @@ pub struct TaskBatch<'a> {
     pub examples: &'a [&'a Example],
     pub input: &'a InputBatch,
     pub output: &'a ClassifierOutput,
+    /// Teacher logits of every record by [`Example::index`], when a task
+    /// needs them and a teacher exists.
+    pub teacher: Option<&'a [Vec<f32>]>,
     pub device: &'a Device,
 }
 
@@ -62,6 +66,12 @@ pub trait Task: Send + Sync {
         false
     }
 
+    /// Whether the task needs teacher logits from the model as it was at
+    /// the end of the previous epoch.
+    fn needs_epoch_teacher(&self) -> bool {
+        false
+    }
+
     /// The task's unweighted loss on the batch, or `None` when the batch
     /// holds nothing for this task.
     fn loss(&self, batch: &TaskBatch<'_>) -> Result<Option<Tensor>>;
@@ -76,6 +86,7 @@ pub const REGISTRY: &[(&str, Constructor)] = &[
     ("similarity", similarity::build_plain),
     ("similarity_masked", similarity::build_masked),
     ("description_records", description_records::build),
+    ("self_distill", self_distill::build),
 ];
 
 /// Names of the registered tasks, for error messages.
@@ -134,5 +145,9 @@ impl ActiveTasks {
 
     pub fn needs_lm_head(&self) -> bool {
         self.any(|t| t.needs_lm_head())
+    }
+
+    pub fn needs_epoch_teacher(&self) -> bool {
+        self.any(|t| t.needs_epoch_teacher())
     }
 }
