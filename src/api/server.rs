@@ -143,7 +143,10 @@ pub async fn serve_with_metrics(
         .add_service(health_service)
         .add_service(InterceptedService::new(reflection, auth.clone()))
         .add_service(LabelaugServer::with_interceptor(service, auth))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            shutdown.await;
+            health.set_not_serving::<LabelaugServer<LabelaugService>>().await;
+        })
         .await?;
     info!("stopped accepting requests; suspending running jobs");
     pool.shutdown(config.shutdown_timeout).await;
