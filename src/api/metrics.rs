@@ -31,7 +31,7 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
 }
 
-/// What the metrics server reads at each scrape.
+/// Sources the metrics server reads at each scrape.
 #[derive(Clone)]
 pub struct MetricsSources {
     pub metrics: Arc<Metrics>,

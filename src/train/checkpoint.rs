@@ -3,9 +3,9 @@
 //! epoch, evaluations and the best epoch's weights).
 //!
 //! A checkpoint is a folder written in full under a temporary name, synced
-//! and renamed; the file `LATEST` then names it, replaced through a synced
-//! temporary file and a rename. A crash at any point leaves either the old
-//! or the new checkpoint readable.
+//! and renamed. The file `LATEST` then names it, and is itself replaced
+//! through a synced temporary file and a rename. A crash at any point
+//! leaves either the old or the new checkpoint readable.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};

@@ -44,36 +44,38 @@ pub struct TaskBatch<'a> {
 pub trait Task: Send + Sync {
     fn name(&self) -> &'static str;
 
-    /// Whether inputs carry the label description as segment 1 under the
-    /// UniLM mask.
+    /// Returns true when inputs must carry the label description as
+    /// segment 1 under the UniLM mask.
     fn needs_description_segment(&self) -> bool {
         false
     }
 
-    /// Whether each epoch adds one record (description, label) per label.
+    /// Returns true when each epoch adds one record (description, label)
+    /// per label.
     fn adds_description_records(&self) -> bool {
         false
     }
 
-    /// Whether each record is followed in its batch by a record of its
-    /// label's description, so that records `2k` and `2k + 1` are partners.
+    /// Returns true when each record must be followed in its batch by a
+    /// record of its label's description, so that records `2k` and `2k + 1`
+    /// are partners.
     fn pairs_with_descriptions(&self) -> bool {
         false
     }
 
-    /// Whether the task needs the LM head.
+    /// Returns true when the task uses the LM head.
     fn needs_lm_head(&self) -> bool {
         false
     }
 
-    /// Whether the task needs teacher logits from the model as it was at
-    /// the end of the previous epoch.
+    /// Returns true when the task uses teacher logits from the model as it
+    /// was at the end of the previous epoch.
     fn needs_epoch_teacher(&self) -> bool {
         false
     }
 
-    /// The task's unweighted loss on the batch, or `None` when the batch
-    /// holds nothing for this task.
+    /// Computes the task's unweighted loss on the batch, or returns `None`
+    /// when the batch contains nothing for this task.
     fn loss(&self, batch: &TaskBatch<'_>) -> Result<Option<Tensor>>;
 }
 
@@ -94,7 +96,7 @@ pub fn task_names() -> Vec<&'static str> {
     REGISTRY.iter().map(|(name, _)| *name).collect()
 }
 
-/// Builds the task `name`, or says why it cannot be built.
+/// Builds the task `name`, or returns why it cannot be built.
 pub fn build_task(name: &str, options: &BTreeMap<String, f64>) -> std::result::Result<Box<dyn Task>, String> {
     match REGISTRY.iter().find(|(known, _)| *known == name) {
         Some((_, constructor)) => constructor(options),
