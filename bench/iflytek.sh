@@ -11,18 +11,7 @@ cd "$(dirname "$0")/.."
 
 data=${1:-../shared/data/iflytek}
 shift || true
-cargo build --release --quiet
-binary=target/release/labelaug
-
-store=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-"$binary" serve --listen "127.0.0.1:$port" --data-dir "$store" > "$store/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$store"' EXIT
-for _ in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    sleep 0.2
-done
+source bench/server.sh
 
 common=(--server "http://127.0.0.1:$port" --train "$data/train.json" --eval "$data/dev.json"
     --format clue --description-field label_des --epochs 20 --batch-size 32 --lr 5e-3

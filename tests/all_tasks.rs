@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{TestServer, best_evaluation, upload};
@@ -27,9 +26,8 @@ fn mean(values: &[f64]) -> f64 {
 async fn every_task_loss_is_reported_and_falls() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
-    let demo = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name);
-    let train = upload(&mut client, &demo("train.csv"), Format::Csv).await;
-    let test = upload(&mut client, &demo("test.csv"), Format::Csv).await;
+    let train = upload(&mut client, &common::demo_file("train.csv"), Format::Csv).await;
+    let test = upload(&mut client, &common::demo_file("test.csv"), Format::Csv).await;
     let request = pb::StartTrainingRequest {
         train_dataset_id: train,
         eval_dataset_id: test,

@@ -78,8 +78,7 @@ fn metric(response: &str, name: &str) -> f64 {
 async fn metrics_count_jobs_and_classify_calls() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
-    let demo = |name: &str| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name);
-    let train = upload(&mut client, &demo("train.csv"), Format::Csv).await;
+    let train = upload(&mut client, &common::demo_file("train.csv"), Format::Csv).await;
     let request = pb::StartTrainingRequest {
         train_dataset_id: train,
         fields: Some(pb::FieldMapping {

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{best_evaluation, upload, wait_for_end};
+use common::{best_evaluation, demo_file, upload, wait_for_end};
 use labelaug::client::{self, Client};
 use labelaug::data::Format;
 use labelaug::pb;
@@ -97,9 +97,6 @@ impl Drop for ServerProcess {
     }
 }
 
-fn demo_file(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name)
-}
 
 /// Uploads the demo data and starts a job long enough to interrupt.
 async fn start_job(client: &mut Client) -> String {

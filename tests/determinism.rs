@@ -2,17 +2,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{TestServer, best_evaluation, scratch_encoder, seq2seq, upload, wait_for_end};
+use common::{TestServer, demo_file, best_evaluation, scratch_encoder, seq2seq, upload, wait_for_end};
 use labelaug::client::Client;
 use labelaug::data::Format;
 use labelaug::pb;
 
-fn demo_file(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name)
-}
 
 async fn train(client: &mut Client, train: &str, test: &str, seed: u64) -> pb::Job {
     let request = pb::StartTrainingRequest {

@@ -2,18 +2,14 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, best_evaluation, scratch_encoder, seq2seq, upload, wait_for_end};
+use common::{TestServer, demo_file, best_evaluation, scratch_encoder, seq2seq, upload, wait_for_end};
 use labelaug::client::{self, Client};
 use labelaug::data::Format;
 use labelaug::pb;
 use tonic::Code;
 
-fn demo_file(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name)
-}
 
 async fn start(client: &mut Client, train: &str, test: &str, epochs: u32) -> String {
     let request = pb::StartTrainingRequest {

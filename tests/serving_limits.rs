@@ -6,15 +6,12 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, upload, wait_for_end};
+use common::{TestServer, demo_file, upload, wait_for_end};
 use labelaug::client::{self, Client};
 use labelaug::data::Format;
 use labelaug::pb;
 use tonic::Code;
 
-fn demo_file(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name)
-}
 
 async fn start_job(client: &mut Client, train: &str, epochs: u32) -> String {
     let request = pb::StartTrainingRequest {
