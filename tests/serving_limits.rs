@@ -221,7 +221,7 @@ async fn invalid_utf8_text_is_rejected_at_decoding() {
     assert_eq!(status.code(), Code::Internal);
     assert!(status.message().contains("UTF-8"), "{}", status.message());
 
-    // The server still answers well-formed calls.
+    // The server still responds to well-formed calls.
     let mut client = server.client().await;
     let status = client.classify(request_for_missing()).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);

@@ -84,7 +84,8 @@ async fn iflytek_trains_and_classifies() {
         .expect("Classify");
     assert!(response.results[0].truncated);
     assert!(!response.results[1].truncated);
-    assert!(response.tokenize_ms >= 0.0 && response.compute_ms > 0.0);
+    assert!(response.tokenize_ms >= 0.0);
+    assert!(response.compute_ms > 0.0);
     server.stop().await;
 }
 

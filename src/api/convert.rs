@@ -150,7 +150,7 @@ fn timestamp(ms: i64) -> prost_types::Timestamp {
     }
 }
 
-/// The state filter of ListJobs: unspecified means every state.
+/// Converts the state filter of ListJobs. Unspecified means every state.
 pub fn state_from_proto(value: i32) -> Result<Option<JobState>, Status> {
     match pb::JobState::try_from(value) {
         Ok(pb::JobState::Unspecified) => Ok(None),

@@ -40,7 +40,7 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts one worker per device, then queues again the jobs found
     /// queued in the store and those that were running when the server
-    /// stopped; the latter resume from their latest checkpoints.
+    /// stopped. The latter resume from their latest checkpoints.
     pub fn start(
         store: Arc<Store>,
         devices: &[DeviceSpec],
@@ -135,7 +135,7 @@ impl WorkerPool {
         }
     }
 
-    /// Stops taking jobs, asks running jobs to write a checkpoint and stop,
+    /// Stops taking jobs, requests running jobs to write a checkpoint and stop,
     /// and waits up to `limit` for the workers to finish. Suspended jobs
     /// stay in the running state and resume at the next start.
     pub async fn shutdown(&self, limit: Duration) {

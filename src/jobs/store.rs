@@ -343,7 +343,7 @@ impl Store {
     }
 
     /// Puts jobs that were running when the server stopped back in the
-    /// queued state, so that they resume from their checkpoints; returns
+    /// queued state, so that they resume from their checkpoints. Returns
     /// their ids, oldest first.
     pub fn requeue_interrupted(&self) -> Result<Vec<String>, JobsError> {
         let ids = self.job_ids_in_state(JobState::Running)?;

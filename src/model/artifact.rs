@@ -52,7 +52,7 @@ struct ConfigFile {
     max_length: usize,
 }
 
-/// How a model was trained, stored as `training.json`.
+/// Training record of a model, stored as `training.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMetadata {
     pub model_id: String,

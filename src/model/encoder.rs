@@ -186,7 +186,7 @@ impl Encoder {
         &self.config
     }
 
-    /// The word embedding table, shared with the tied LM decoder.
+    /// Returns the word embedding table, shared with the tied LM decoder.
     pub fn word_embeddings(&self) -> &Tensor {
         &self.embeddings.word
     }

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// How a parameter is initialised when it is not loaded from a file.
+/// Initialisation of a parameter that is not loaded from a file.
 #[derive(Debug, Clone, Copy)]
 pub enum Init {
     /// Normal distribution with mean 0, as BERT initialises weights (0.02).
@@ -30,7 +30,7 @@ pub struct ParamStore {
 }
 
 impl ParamStore {
-    /// A store that initialises every parameter from `seed`.
+    /// Creates a store that initialises every parameter from `seed`.
     pub fn seeded(seed: u64, dtype: DType, device: &Device) -> Self {
         Self {
             vars: BTreeMap::new(),

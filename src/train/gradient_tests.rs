@@ -61,7 +61,7 @@ fn examples() -> Vec<Example> {
     ]
 }
 
-/// Every task with a loss term, at once.
+/// Builds every task with a loss term, all active at once.
 fn all_tasks() -> ActiveTasks {
     let setting = |weight: f64| TaskSetting {
         weight,

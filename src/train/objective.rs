@@ -14,7 +14,7 @@ pub const CLASSIFICATION: &str = "classification";
 /// Name of the weighted sum in the reported losses.
 pub const TOTAL: &str = "total";
 
-/// Where a training record comes from.
+/// Source of a training record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// A record of the training file.
@@ -48,6 +48,26 @@ pub struct LossTerms {
     pub terms: BTreeMap<String, Tensor>,
 }
 
+/// Builds the input batch of `examples` in the layout the tasks train with:
+/// under the UniLM mask when a task needs the description segment, else
+/// under the padding mask.
+pub fn training_input(
+    examples: &[&Example],
+    tasks: &ActiveTasks,
+    pad_id: u32,
+    dtype: DType,
+    device: &Device,
+) -> Result<InputBatch> {
+    let sequences: Vec<&[u32]> = examples.iter().map(|e| e.ids.as_slice()).collect();
+    match tasks.needs_description_segment() {
+        true => {
+            let type_ids: Vec<Vec<u32>> = examples.iter().map(|e| e.type_ids.clone()).collect();
+            InputBatch::seq2seq(&sequences, &type_ids, pad_id, dtype, device)
+        }
+        false => InputBatch::texts(&sequences, pad_id, dtype, device),
+    }
+}
+
 /// Computes the joint loss of `examples` under `tasks`. Classification
 /// covers every record except those a task added for its own term.
 pub fn joint_loss(
@@ -60,14 +80,7 @@ pub fn joint_loss(
     device: &Device,
     mode: &mut ForwardMode,
 ) -> Result<LossTerms> {
-    let sequences: Vec<&[u32]> = examples.iter().map(|e| e.ids.as_slice()).collect();
-    let input = match tasks.needs_description_segment() {
-        true => {
-            let type_ids: Vec<Vec<u32>> = examples.iter().map(|e| e.type_ids.clone()).collect();
-            InputBatch::seq2seq(&sequences, &type_ids, pad_id, dtype, device)?
-        }
-        false => InputBatch::texts(&sequences, pad_id, dtype, device)?,
-    };
+    let input = training_input(examples, tasks, pad_id, dtype, device)?;
     let output = model.forward(&input.ids, &input.type_ids, &input.bias, mode)?;
 
     let rows: Vec<u32> = (0..examples.len() as u32)

@@ -24,7 +24,7 @@ pub struct AdamW {
     step: u64,
 }
 
-/// Whether weight decay applies to a parameter: not to biases and
+/// Returns whether weight decay applies to a parameter: not to biases and
 /// LayerNorm scales, as in BERT's original recipe.
 pub fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm") || name == "cls.predictions.bias")
@@ -63,7 +63,7 @@ impl AdamW {
         self.step
     }
 
-    /// The moment estimates as `m.<name>` and `v.<name>` tensors.
+    /// Returns the moment estimates as `m.<name>` and `v.<name>` tensors.
     pub fn moments(&self) -> HashMap<String, Tensor> {
         let mut moments = HashMap::with_capacity(2 * self.slots.len());
         for slot in &self.slots {

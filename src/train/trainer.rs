@@ -16,7 +16,7 @@ use tracing::info;
 use super::checkpoint::{self, Checkpoint, CheckpointError, RngState, TrainingState};
 use super::dataset::load_training_data;
 use super::metrics::{accuracy, macro_f1};
-use super::objective::{Example, Origin, TOTAL, joint_loss};
+use super::objective::{Example, Origin, TOTAL, joint_loss, training_input};
 use super::optim::AdamW;
 use super::progress::{Evaluation, Progress, ProgressSink};
 use super::schedule::LinearSchedule;
@@ -61,7 +61,7 @@ pub struct JobControl {
     pub suspend: AtomicBool,
 }
 
-/// Where and for whom a job trains.
+/// Identity, output folder, device and controls of one training run.
 pub struct TrainContext<'a> {
     pub job_id: &'a str,
     pub model_id: &'a str,
@@ -521,9 +521,9 @@ fn encode_examples(
         .collect()
 }
 
-/// One record per label whose text is the label's description: as an
-/// added record (first) and as a similarity partner (second). Their
-/// indices follow the `first_index - 1` training records.
+/// Encodes one record per label whose text is the label's description, as
+/// an added record (first) and as a similarity partner (second). Their
+/// indices start at `first_index`, after the training records.
 fn encode_descriptions(
     labels: &LabelMap,
     tokenizer: &TextTokenizer,
@@ -556,8 +556,8 @@ fn encode_descriptions(
         .collect()
 }
 
-/// The records of one batch: the chosen records, each followed by its
-/// label's description when a similarity task pairs them.
+/// Collects the records of one batch: the chosen records, each followed by
+/// its label's description when a similarity task pairs them.
 fn assemble_batch<'a>(
     chunk: &[usize],
     pool: &[&'a Example],
@@ -602,14 +602,7 @@ fn teacher_logits(
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     let mut rows = Vec::with_capacity(all.len());
     for chunk in all.chunks(EVAL_BATCH_SIZE) {
-        let sequences: Vec<&[u32]> = chunk.iter().map(|e| e.ids.as_slice()).collect();
-        let input = match tasks.needs_description_segment() {
-            true => {
-                let type_ids: Vec<Vec<u32>> = chunk.iter().map(|e| e.type_ids.clone()).collect();
-                InputBatch::seq2seq(&sequences, &type_ids, pad_id, DType::F32, device)?
-            }
-            false => InputBatch::texts(&sequences, pad_id, DType::F32, device)?,
-        };
+        let input = training_input(chunk, tasks, pad_id, DType::F32, device)?;
         let output = model.forward(&input.ids, &input.type_ids, &input.bias, &mut ForwardMode::Eval)?;
         rows.extend(output.logits.to_dtype(DType::F32)?.to_vec2::<f32>()?);
     }

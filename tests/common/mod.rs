@@ -63,12 +63,12 @@ impl TestServer {
     }
 }
 
-/// A file of the bundled demo data, `examples/demo/train.csv` or `test.csv`.
+/// Returns the path of a bundled demo file, `train.csv` or `test.csv`.
 pub fn demo_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo").join(name)
 }
 
-/// A file under `tests/data`.
+/// Returns the path of a file under `tests/data`.
 pub fn data_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(relative)
 }
