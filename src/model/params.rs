@@ -24,6 +24,8 @@ pub enum Init {
 pub struct ParamStore {
     vars: BTreeMap<String, Var>,
     loaded: HashMap<String, Tensor>,
+    /// Names of the parameters drawn from the generator, in creation order.
+    initialised: Vec<String>,
     rng: Option<ChaCha8Rng>,
     dtype: DType,
     device: Device,
@@ -35,6 +37,7 @@ impl ParamStore {
         Self {
             vars: BTreeMap::new(),
             loaded: HashMap::new(),
+            initialised: Vec::new(),
             rng: Some(ChaCha8Rng::seed_from_u64(seed)),
             dtype,
             device: device.clone(),
@@ -44,17 +47,42 @@ impl ParamStore {
     /// A store whose parameters must all come from the safetensors file.
     pub fn from_safetensors(path: &Path, device: &Device) -> Result<Self> {
         let loaded = candle_core::safetensors::load(path, device)?;
-        let loaded = loaded
+        Self::from_tensors(loaded, None, DType::F32, device)
+    }
+
+    /// A store that takes parameters from `tensors` (converted to `dtype`)
+    /// and draws the missing ones from `seed`; without a seed a missing
+    /// parameter is an error.
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        seed: Option<u64>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let loaded = tensors
             .into_iter()
-            .map(|(name, tensor)| Ok((name, tensor.to_dtype(DType::F32)?)))
+            .map(|(name, tensor)| Ok((name, tensor.to_device(device)?.to_dtype(dtype)?)))
             .collect::<Result<HashMap<_, _>>>()?;
         Ok(Self {
             vars: BTreeMap::new(),
             loaded,
-            rng: None,
-            dtype: DType::F32,
+            initialised: Vec::new(),
+            rng: seed.map(ChaCha8Rng::seed_from_u64),
+            dtype,
             device: device.clone(),
         })
+    }
+
+    /// Names of the parameters that were initialised rather than loaded.
+    pub fn initialised(&self) -> &[String] {
+        &self.initialised
+    }
+
+    /// Names of loaded tensors that no parameter used, sorted.
+    pub fn unused(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.loaded.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     pub fn device(&self) -> &Device {
@@ -80,7 +108,11 @@ impl ParamStore {
                 }
                 tensor
             }
-            None => self.initial_value(name, shape, init)?,
+            None => {
+                let value = self.initial_value(name, shape, init)?;
+                self.initialised.push(name.to_string());
+                value
+            }
         };
         let var = Var::from_tensor(&tensor)?;
         let value = var.as_tensor().clone();

@@ -7,4 +7,4 @@ mod tokenizer;
 mod vocabulary;
 
 pub use encode::{EncodedPair, EncodedText, encode_pair, encode_text};
-pub use tokenizer::{SPECIAL_TOKENS, SpecialIds, TextError, TextTokenizer};
+pub use tokenizer::{BertOptions, SPECIAL_TOKENS, SpecialIds, TextError, TextTokenizer};

@@ -28,6 +28,26 @@ pub enum TextError {
     Encode(String),
 }
 
+/// Text normalisation of a BERT tokenizer, as `tokenizer_config.json` states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BertOptions {
+    pub lowercase: bool,
+    /// `None` strips accents exactly when lower-casing, as BERT does.
+    pub strip_accents: Option<bool>,
+    /// Splits CJK ideographs into one token each.
+    pub split_chinese: bool,
+}
+
+impl Default for BertOptions {
+    fn default() -> Self {
+        Self {
+            lowercase: true,
+            strip_accents: None,
+            split_chinese: true,
+        }
+    }
+}
+
 /// Ids of the special tokens the encoder inputs need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpecialIds {
@@ -79,7 +99,58 @@ impl TextTokenizer {
             .map_err(|e| TextError::Train(e.to_string()))?;
         tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
         tokenizer.with_decoder(Some(WordPieceDecoder::default()));
+        Self::finish_bert(tokenizer)
+    }
 
+    /// Loads a tokenizer from a `tokenizer.json` file. Padding and
+    /// truncation stored in the file are dropped: inputs are laid out and
+    /// cut by [`encode_text`](super::encode_text) and padded per batch.
+    pub fn from_file(path: &Path) -> Result<Self, TextError> {
+        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| TextError::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| TextError::Load {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let special = special_ids(&tokenizer)?;
+        Ok(Self { tokenizer, special })
+    }
+
+    /// Builds a BERT tokenizer from a `vocab.txt` file (one token per line,
+    /// the line number is the id) and its normalisation options.
+    pub fn from_vocab(path: &Path, options: BertOptions) -> Result<Self, TextError> {
+        let load_error = |message: String| TextError::Load {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = path.to_str().ok_or_else(|| load_error("the path is not UTF-8".to_string()))?;
+        let model = WordPiece::from_file(file)
+            .unk_token("[UNK]".to_string())
+            .continuing_subword_prefix("##".to_string())
+            .max_input_chars_per_word(100)
+            .build()
+            .map_err(|e| load_error(e.to_string()))?;
+        let normalizer = BertNormalizer::new(true, options.split_chinese, options.strip_accents, options.lowercase);
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer
+            .with_normalizer(Some(normalizer))
+            .map_err(|e| load_error(e.to_string()))?;
+        tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+        tokenizer.with_decoder(Some(WordPieceDecoder::default()));
+        Self::finish_bert(tokenizer).map_err(|e| match e {
+            TextError::Train(message) => load_error(message),
+            other => other,
+        })
+    }
+
+    /// Marks the special tokens as such and adds the `[CLS] x [SEP]`
+    /// post-processor.
+    fn finish_bert(mut tokenizer: Tokenizer) -> Result<Self, TextError> {
         let special_tokens: Vec<AddedToken> = SPECIAL_TOKENS
             .iter()
             .map(|token| AddedToken::from(*token, true))
@@ -95,14 +166,30 @@ impl TextTokenizer {
         Ok(Self { tokenizer, special })
     }
 
-    /// Loads a tokenizer from a `tokenizer.json` file.
-    pub fn from_file(path: &Path) -> Result<Self, TextError> {
-        let tokenizer = Tokenizer::from_file(path).map_err(|e| TextError::Load {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let special = special_ids(&tokenizer)?;
-        Ok(Self { tokenizer, special })
+    /// The normalisation options, read from a BERT normaliser; the defaults
+    /// where the tokenizer has another kind.
+    pub fn bert_options(&self) -> BertOptions {
+        let Some(normalizer) = self.tokenizer.get_normalizer() else {
+            return BertOptions::default();
+        };
+        let Ok(value) = serde_json::to_value(normalizer) else {
+            return BertOptions::default();
+        };
+        if value.get("type").and_then(|t| t.as_str()) != Some("BertNormalizer") {
+            return BertOptions::default();
+        }
+        BertOptions {
+            lowercase: value.get("lowercase").and_then(|v| v.as_bool()).unwrap_or(true),
+            strip_accents: value.get("strip_accents").and_then(|v| v.as_bool()),
+            split_chinese: value.get("handle_chinese_chars").and_then(|v| v.as_bool()).unwrap_or(true),
+        }
+    }
+
+    /// Tokens in id order, as `vocab.txt` lists them.
+    pub fn vocabulary(&self) -> Vec<String> {
+        let mut entries: Vec<(String, u32)> = self.tokenizer.get_vocab(true).into_iter().collect();
+        entries.sort_by_key(|(_, id)| *id);
+        entries.into_iter().map(|(token, _)| token).collect()
     }
 
     /// Writes the tokenizer as `tokenizer.json`.

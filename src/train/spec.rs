@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::tasks::{TaskSetting, build_task};
+use super::tasks::{ActiveTasks, TaskSetting, build_task};
 use crate::data::{FieldMapping, Format};
+use crate::model::folder;
 
 /// A request field that failed validation, with the offending value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -112,9 +113,47 @@ impl ScratchEncoder {
     }
 }
 
+/// A pretrained checkpoint folder in the Hugging Face layout, already
+/// resolved on the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainedEncoder {
+    /// The folder the weights, configuration and tokenizer are read from.
+    pub dir: PathBuf,
+    /// What the request named: the path or `checkpoint:<id>`.
+    pub source: String,
+}
+
+impl PretrainedEncoder {
+    /// Reads the folder's configuration and tokenizer, and checks that the
+    /// inputs `hyper` describes fit the encoder's position table (with a
+    /// description segment when a task adds one).
+    pub fn check(&self, hyper: &Hyperparameters, with_description: bool) -> Result<(), InvalidField> {
+        let field = "encoder.pretrained";
+        let config = folder::read_config(&self.dir).map_err(|e| InvalidField::new(field, &self.source, e.to_string()))?;
+        folder::read_tokenizer(&self.dir, config.encoder.vocab_size)
+            .map_err(|e| InvalidField::new(field, &self.source, e.to_string()))?;
+        let positions = config.encoder.max_position_embeddings;
+        let mut needed = hyper.max_length;
+        let mut name = "hyperparameters.max_length";
+        if with_description {
+            needed += hyper.max_description_length;
+            name = "hyperparameters.max_length + max_description_length";
+        }
+        if needed > positions {
+            return Err(InvalidField::new(
+                name,
+                needed,
+                format!("must be at most the checkpoint's {positions} positions (max_position_embeddings)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EncoderSpec {
     Scratch(ScratchEncoder),
+    Pretrained(PretrainedEncoder),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,9 +256,15 @@ impl TrainingSpec {
     pub fn validate(&self) -> Result<(), InvalidField> {
         match &self.encoder {
             EncoderSpec::Scratch(scratch) => scratch.validate()?,
+            EncoderSpec::Pretrained(_) => {}
         }
         validate_tasks(&self.tasks)?;
-        self.hyperparameters.validate()
+        self.hyperparameters.validate()?;
+        if let EncoderSpec::Pretrained(pretrained) = &self.encoder {
+            let with_description = ActiveTasks::build(&self.tasks).is_ok_and(|tasks| tasks.needs_description_segment());
+            pretrained.check(&self.hyperparameters, with_description)?;
+        }
+        Ok(())
     }
 
     pub fn task_weight(&self, task: &str) -> Option<f64> {

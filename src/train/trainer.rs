@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use tracing::info;
 
 use super::checkpoint::{self, Checkpoint, CheckpointError, RngState, TrainingState};
-use super::dataset::load_training_data;
+use super::dataset::{TrainingData, load_training_data};
 use super::metrics::{accuracy, macro_f1};
 use super::objective::{Example, Origin, TOTAL, joint_loss, training_input};
 use super::optim::AdamW;
@@ -23,8 +23,9 @@ use super::schedule::LinearSchedule;
 use super::spec::{EncoderSpec, TrainingSpec};
 use super::tasks::ActiveTasks;
 use crate::data::{DataError, LabelMap, RawRecord};
+use crate::model::folder::{self, FolderError};
 use crate::model::{
-    ArtifactError, EncoderConfig, ForwardMode, InputBatch, ModelArtifact, ModelMetadata,
+    ArtifactError, EncoderConfig, ForwardMode, InputBatch, ModelArtifact, ModelMetadata, ModelParts,
     ParamStore, TextClassifier,
 };
 use crate::text::{TextError, TextTokenizer, encode_pair, encode_text};
@@ -42,6 +43,8 @@ pub enum TrainError {
     Tensor(#[from] candle_core::Error),
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Folder(#[from] FolderError),
     #[error("the job was cancelled")]
     Cancelled,
     #[error("the job was suspended for a server shutdown")]
@@ -87,19 +90,9 @@ pub struct TrainOutcome {
 pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOutcome, TrainError> {
     let data = load_training_data(&spec.data)?;
     let hyper = &spec.hyperparameters;
-    let EncoderSpec::Scratch(scratch) = &spec.encoder;
     let started = Instant::now();
-    let corpus = data
-        .train
-        .iter()
-        .map(|r| r.text.as_str())
-        .chain(data.labels.entries().iter().map(|e| e.description.as_str()));
-    let tokenizer = TextTokenizer::train_wordpiece(corpus, scratch.vocab_size)?;
-    info!(
-        vocab_size = tokenizer.vocab_size(),
-        seconds = started.elapsed().as_secs_f64(),
-        "built WordPiece vocabulary"
-    );
+    let encoder = prepare_encoder(spec, &data, context.device)?;
+    let tokenizer = encoder.tokenizer;
 
     let tasks = ActiveTasks::build(&spec.tasks).map_err(|reason| TrainError::Tensor(candle_core::Error::Msg(reason)))?;
     let with_description = tasks.needs_description_segment();
@@ -117,22 +110,18 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     }
     let eval = encode_eval(&data.eval, &data.labels, &tokenizer, hyper.max_length)?;
 
-    let config = EncoderConfig {
-        vocab_size: tokenizer.vocab_size(),
-        hidden_size: scratch.hidden_size,
-        num_hidden_layers: scratch.num_layers,
-        num_attention_heads: scratch.num_heads,
-        intermediate_size: scratch.intermediate_size,
-        max_position_embeddings: hyper.max_length + hyper.max_description_length,
-        type_vocab_size: 2,
-        layer_norm_eps: 1e-12,
-        hidden_dropout_prob: scratch.dropout,
-        attention_probs_dropout_prob: scratch.dropout,
-        pad_token_id: tokenizer.special().pad,
-    };
+    let config = encoder.config;
     let dtype = DType::F32;
-    let mut params = ParamStore::seeded(hyper.seed, dtype, context.device);
+    let mut params = encoder.params;
     let model = TextClassifier::new(&mut params, &config, data.labels.len(), tasks.needs_lm_head())?;
+    if let EncoderSpec::Pretrained(pretrained) = &spec.encoder {
+        info!(
+            checkpoint = %pretrained.source,
+            initialised = ?params.initialised(),
+            unused = ?params.unused(),
+            "pretrained encoder loaded"
+        );
+    }
     let mut optimizer = AdamW::new(params.vars().iter(), hyper.weight_decay)?;
     let parameter_count: usize = params.vars().values().map(|v| v.elem_count()).sum();
     info!(
@@ -294,20 +283,82 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
             "seconds": started.elapsed().as_secs_f64(),
         }),
     };
-    ModelArtifact::save(
-        &context.model_dir,
-        &config,
-        hyper.max_length,
-        &params,
-        &tokenizer,
-        &data.labels,
-        &metadata,
-    )?;
+    let parts = ModelParts {
+        config: &config,
+        max_length: hyper.max_length,
+        params: &params,
+        tokenizer: &tokenizer,
+        labels: &data.labels,
+        metadata: &metadata,
+    };
+    ModelArtifact::save(&context.model_dir, &parts)?;
     Ok(TrainOutcome {
         evaluations,
         best: best_evaluation,
         num_labels: data.labels.len(),
     })
+}
+
+/// The tokenizer, shape and parameters a job starts from.
+struct PreparedEncoder {
+    tokenizer: TextTokenizer,
+    config: EncoderConfig,
+    params: ParamStore,
+}
+
+/// Builds a vocabulary and seeds the weights for an encoder trained from
+/// scratch, or reads a pretrained checkpoint; the classifier head (and any
+/// head the checkpoint lacks) is drawn from the job's seed.
+fn prepare_encoder(spec: &TrainingSpec, data: &TrainingData, device: &Device) -> Result<PreparedEncoder, TrainError> {
+    let hyper = &spec.hyperparameters;
+    match &spec.encoder {
+        EncoderSpec::Scratch(scratch) => {
+            let started = Instant::now();
+            let corpus = data
+                .train
+                .iter()
+                .map(|r| r.text.as_str())
+                .chain(data.labels.entries().iter().map(|e| e.description.as_str()));
+            let tokenizer = TextTokenizer::train_wordpiece(corpus, scratch.vocab_size)?;
+            info!(
+                vocab_size = tokenizer.vocab_size(),
+                seconds = started.elapsed().as_secs_f64(),
+                "built WordPiece vocabulary"
+            );
+            let config = EncoderConfig {
+                vocab_size: tokenizer.vocab_size(),
+                hidden_size: scratch.hidden_size,
+                num_hidden_layers: scratch.num_layers,
+                num_attention_heads: scratch.num_heads,
+                intermediate_size: scratch.intermediate_size,
+                max_position_embeddings: hyper.max_length + hyper.max_description_length,
+                type_vocab_size: 2,
+                layer_norm_eps: 1e-12,
+                hidden_dropout_prob: scratch.dropout,
+                attention_probs_dropout_prob: scratch.dropout,
+                pad_token_id: tokenizer.special().pad,
+            };
+            let params = ParamStore::seeded(hyper.seed, DType::F32, device);
+            Ok(PreparedEncoder {
+                tokenizer,
+                config,
+                params,
+            })
+        }
+        EncoderSpec::Pretrained(pretrained) => {
+            let config = folder::read_config(&pretrained.dir)?.encoder;
+            let tokenizer = folder::read_tokenizer(&pretrained.dir, config.vocab_size)?;
+            let mut tensors = folder::read_weights(&pretrained.dir, device)?;
+            // A classifier in the checkpoint belongs to another label set.
+            tensors.retain(|name, _| !name.starts_with("classifier."));
+            let params = ParamStore::from_tensors(tensors, Some(hyper.seed), DType::F32, device)?;
+            Ok(PreparedEncoder {
+                tokenizer,
+                config,
+                params,
+            })
+        }
+    }
 }
 
 /// Running means of the loss terms over the batches of an epoch; a term

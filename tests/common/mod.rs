@@ -142,3 +142,18 @@ pub fn json_lines(path: &Path, count: usize) -> Vec<serde_json::Value> {
         .map(|line| serde_json::from_str(line.trim_end_matches('\r')).expect("JSON line"))
         .collect()
 }
+
+/// The all-MiniLM-L6-v2 checkpoint that `scripts/fetch-test-models.sh`
+/// unpacks (the README's test command runs it), or `LABELAUG_MINILM_DIR`.
+pub fn minilm_dir() -> PathBuf {
+    let dir = match std::env::var_os("LABELAUG_MINILM_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/all-MiniLM-L6-v2"),
+    };
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "all-MiniLM-L6-v2 is missing from {}; run scripts/fetch-test-models.sh first",
+        dir.display()
+    );
+    dir
+}
