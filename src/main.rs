@@ -1,5 +1,6 @@
 //! `labelaug`: the server (`serve`) and its command-line client (`train`,
-//! `status`, `watch`, `cancel`, `jobs`, `models`, `delete-model`, `classify`).
+//! `status`, `watch`, `cancel`, `jobs`, `models`, `delete-model`, `classify`,
+//! `upload-checkpoint`, `register-model`, `export`).
 
 mod cli;
 mod demo;
@@ -38,6 +39,9 @@ fn main() -> std::process::ExitCode {
             Command::Models(args) => cli::models(args).await,
             Command::DeleteModel(args) => cli::delete_model(args).await,
             Command::Classify(args) => cli::classify(args).await,
+            Command::UploadCheckpoint(args) => cli::folders::upload_checkpoint(args).await,
+            Command::RegisterModel(args) => cli::folders::register_model(args).await,
+            Command::Export(args) => cli::folders::export(args).await,
         }
     });
     match result {

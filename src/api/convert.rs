@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 
 use tonic::Status;
 
-use super::status::invalid;
+use super::status::{invalid, root_error};
 use crate::data::{FieldMapping, Format};
 use crate::jobs::{DatasetRow, JobRecord, JobState, ModelRow, Store};
 use crate::pb;
 use crate::train::spec::{
-    DataSpec, DatasetFile, DescriptionFile, EncoderSpec, Hyperparameters, ScratchEncoder, TrainingSpec,
+    DataSpec, DatasetFile, DescriptionFile, EncoderSpec, Hyperparameters, PretrainedEncoder, ScratchEncoder,
+    TrainingSpec,
 };
+use crate::model::ModelRoots;
 use crate::train::{Evaluation, TaskSetting, task_names};
 
 pub fn format_from_proto(value: i32, field: &str) -> Result<Format, Status> {
@@ -54,12 +56,40 @@ fn scratch_encoder(request: Option<&pb::ScratchEncoder>) -> ScratchEncoder {
     }
 }
 
-fn encoder(request: Option<&pb::EncoderSpec>) -> Result<EncoderSpec, Status> {
-    match request.and_then(|spec| spec.source.as_ref()) {
-        None => Ok(EncoderSpec::Scratch(ScratchEncoder::default())),
-        Some(pb::encoder_spec::Source::Scratch(scratch)) => Ok(EncoderSpec::Scratch(scratch_encoder(Some(scratch)))),
-        Some(pb::encoder_spec::Source::Pretrained(_)) => Err(Status::unimplemented(
-            "encoder.pretrained: pretrained checkpoints are not supported yet; use encoder.scratch",
+fn encoder(store: &Store, roots: &ModelRoots, request: Option<&pb::EncoderSpec>) -> Result<EncoderSpec, Status> {
+    use pb::pretrained_encoder::Source;
+    let pretrained = match request.and_then(|spec| spec.source.as_ref()) {
+        None => return Ok(EncoderSpec::Scratch(ScratchEncoder::default())),
+        Some(pb::encoder_spec::Source::Scratch(scratch)) => {
+            return Ok(EncoderSpec::Scratch(scratch_encoder(Some(scratch))));
+        }
+        Some(pb::encoder_spec::Source::Pretrained(pretrained)) => pretrained,
+    };
+    match &pretrained.source {
+        Some(Source::Path(path)) if !path.is_empty() => {
+            let dir = roots.resolve(path).map_err(|e| root_error(&e))?;
+            Ok(EncoderSpec::Pretrained(PretrainedEncoder {
+                dir,
+                source: path.clone(),
+            }))
+        }
+        Some(Source::CheckpointId(id)) if !id.is_empty() => {
+            let dir = store.pretrained_path(id);
+            let well_formed = id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !well_formed || !dir.is_dir() {
+                return Err(Status::not_found(format!(
+                    "encoder.pretrained.checkpoint_id: checkpoint {id:?} not found; upload it with UploadCheckpoint"
+                )));
+            }
+            Ok(EncoderSpec::Pretrained(PretrainedEncoder {
+                dir,
+                source: format!("checkpoint:{id}"),
+            }))
+        }
+        _ => Err(invalid(
+            "encoder.pretrained",
+            "{}",
+            "needs a path or a checkpoint_id",
         )),
     }
 }
@@ -105,7 +135,11 @@ fn hyperparameters(request: Option<&pb::Hyperparameters>) -> Hyperparameters {
 
 /// Builds and validates the training specification of a request; the data
 /// files themselves are checked by the caller.
-pub fn training_spec(store: &Store, request: &pb::StartTrainingRequest) -> Result<TrainingSpec, Status> {
+pub fn training_spec(
+    store: &Store,
+    roots: &ModelRoots,
+    request: &pb::StartTrainingRequest,
+) -> Result<TrainingSpec, Status> {
     if request.train_dataset_id.is_empty() {
         return Err(invalid("train_dataset_id", "\"\"", "is required"));
     }
@@ -135,7 +169,7 @@ pub fn training_spec(store: &Store, request: &pb::StartTrainingRequest) -> Resul
             fields,
             descriptions,
         },
-        encoder: encoder(request.encoder.as_ref())?,
+        encoder: encoder(store, roots, request.encoder.as_ref())?,
         tasks: tasks(&request.tasks)?,
         hyperparameters: hyperparameters(request.hyperparameters.as_ref()),
     };
@@ -172,6 +206,7 @@ pub fn model_to_proto(model: &ModelRow) -> pb::Model {
         macro_f1: model.macro_f1,
         num_labels: model.num_labels as u32,
         tasks: model.tasks.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        imported_from: model.imported_from.clone().unwrap_or_default(),
     }
 }
 

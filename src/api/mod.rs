@@ -9,9 +9,10 @@ mod metrics;
 mod server;
 mod service;
 mod status;
+mod transfer;
 mod upload;
 
 pub use auth::BearerAuth;
 pub use metrics::Metrics;
 pub use server::{ServerConfig, TlsIdentity, serve, serve_with_metrics};
-pub use service::LabelaugService;
+pub use service::{LabelaugService, ServiceLimits};

@@ -15,10 +15,11 @@ use tracing::{info, warn};
 
 use super::auth::BearerAuth;
 use super::metrics::{Metrics, MetricsSources, serve_metrics};
-use super::service::LabelaugService;
+use super::service::{LabelaugService, ServiceLimits};
 use crate::jobs::{DeviceSpec, QUEUE_CAPACITY, Store, WorkerPool};
+use crate::model::ModelRoots;
 use crate::pb::labelaug_server::LabelaugServer;
-use crate::serve::{ClassifyLimits, ModelRegistry};
+use crate::serve::{ClassifyLimits, ModelRegistry, register_model};
 
 /// Default time between two checkpoints inside an epoch: a crash loses at
 /// most this much training, and writing a small model takes well under a
@@ -30,6 +31,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Default maximum size of one uploaded dataset file.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
+/// Default maximum size of an uploaded checkpoint folder (BERT-large in
+/// float32 is 1.3 GB).
+pub const DEFAULT_MAX_CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -37,6 +41,12 @@ pub struct ServerConfig {
     /// One worker per entry.
     pub devices: Vec<DeviceSpec>,
     pub max_upload_bytes: u64,
+    pub max_checkpoint_bytes: u64,
+    /// Server folders that requests may name checkpoints and model folders
+    /// in; none means requests may name no server path.
+    pub model_roots: Vec<PathBuf>,
+    /// Hugging Face classifier folders registered as models at start-up.
+    pub imports: Vec<PathBuf>,
     pub queue_capacity: usize,
     /// Time between two checkpoints inside an epoch.
     pub checkpoint_interval: Duration,
@@ -70,6 +80,9 @@ impl ServerConfig {
             data_dir,
             devices: vec![DeviceSpec::Cpu],
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_checkpoint_bytes: DEFAULT_MAX_CHECKPOINT_BYTES,
+            model_roots: Vec::new(),
+            imports: Vec::new(),
             queue_capacity: QUEUE_CAPACITY,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -98,6 +111,17 @@ pub async fn serve_with_metrics(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&config.data_dir)?);
+    let roots = Arc::new(ModelRoots::new(&config.model_roots)?);
+    for folder in &config.imports {
+        let registered = register_model(&store, folder)
+            .map_err(|e| anyhow::anyhow!("--import {}: {e}", folder.display()))?;
+        info!(
+            model_id = %registered.row.id,
+            folder = %folder.display(),
+            existed = registered.existed,
+            "imported model folder"
+        );
+    }
     let pool = Arc::new(WorkerPool::start(
         store.clone(),
         &config.devices,
@@ -115,7 +139,11 @@ pub async fn serve_with_metrics(
         };
         tokio::spawn(serve_metrics(listener, sources))
     });
-    let service = LabelaugService::new(store, pool.clone(), registry, config.max_upload_bytes, metrics);
+    let limits = ServiceLimits {
+        max_upload_bytes: config.max_upload_bytes,
+        max_checkpoint_bytes: config.max_checkpoint_bytes,
+    };
+    let service = LabelaugService::new(store, pool.clone(), registry, roots, limits, metrics);
     let auth = BearerAuth::new(config.auth_token.as_deref());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LabelaugServer<LabelaugService>>().await;

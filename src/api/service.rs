@@ -12,9 +12,11 @@ use super::convert::{job_to_proto, training_spec};
 use super::lifecycle;
 use super::metrics::Metrics;
 use super::status::{data_error, invalid, jobs_error, join_error, serve_error};
+use super::transfer;
 use super::upload::upload;
 use crate::jobs::{Store, WorkerPool, new_id};
 use crate::pb;
+use crate::model::ModelRoots;
 use crate::serve::ModelRegistry;
 use crate::train::load_training_data;
 
@@ -22,8 +24,16 @@ pub struct LabelaugService {
     store: Arc<Store>,
     pool: Arc<WorkerPool>,
     registry: Arc<ModelRegistry>,
-    max_upload_bytes: u64,
+    roots: Arc<ModelRoots>,
+    limits: ServiceLimits,
     metrics: Arc<Metrics>,
+}
+
+/// Size limits of uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceLimits {
+    pub max_upload_bytes: u64,
+    pub max_checkpoint_bytes: u64,
 }
 
 impl LabelaugService {
@@ -31,14 +41,16 @@ impl LabelaugService {
         store: Arc<Store>,
         pool: Arc<WorkerPool>,
         registry: Arc<ModelRegistry>,
-        max_upload_bytes: u64,
+        roots: Arc<ModelRoots>,
+        limits: ServiceLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             pool,
             registry,
-            max_upload_bytes,
+            roots,
+            limits,
             metrics,
         }
     }
@@ -57,7 +69,7 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
         &self,
         request: Request<Streaming<pb::UploadDatasetRequest>>,
     ) -> Result<Response<pb::UploadDatasetResponse>, Status> {
-        let response = upload(self.store.clone(), request.into_inner(), self.max_upload_bytes)
+        let response = upload(self.store.clone(), request.into_inner(), self.limits.max_upload_bytes)
             .instrument(info_span!("upload_dataset"))
             .await?;
         Ok(Response::new(response))
@@ -69,8 +81,9 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
     ) -> Result<Response<pb::StartTrainingResponse>, Status> {
         let request = request.into_inner();
         let store = self.store.clone();
+        let roots = self.roots.clone();
         let spec = Self::blocking(move || {
-            let spec = training_spec(&store, &request)?;
+            let spec = training_spec(&store, &roots, &request)?;
             load_training_data(&spec.data).map_err(|e| data_error(&e))?;
             Ok(spec)
         })
@@ -158,6 +171,40 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
             .instrument(span)
             .await?;
         Ok(Response::new(pb::DeleteModelResponse {}))
+    }
+
+    async fn upload_checkpoint(
+        &self,
+        request: Request<Streaming<pb::UploadCheckpointRequest>>,
+    ) -> Result<Response<pb::UploadCheckpointResponse>, Status> {
+        let response = transfer::upload_checkpoint(
+            self.store.clone(),
+            request.into_inner(),
+            self.limits.max_checkpoint_bytes,
+        )
+        .instrument(info_span!("upload_checkpoint"))
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn register_model(&self, request: Request<pb::RegisterModelRequest>) -> Result<Response<pb::Model>, Status> {
+        let path = request.into_inner().path;
+        let span = info_span!("register_model", path = %path);
+        let model = transfer::register(self.store.clone(), self.roots.clone(), path)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(model))
+    }
+
+    type ExportModelStream = ReceiverStream<Result<pb::FileChunk, Status>>;
+
+    async fn export_model(
+        &self,
+        request: Request<pb::ExportModelRequest>,
+    ) -> Result<Response<Self::ExportModelStream>, Status> {
+        let model_id = request.into_inner().model_id;
+        let span = info_span!("export_model", model_id = %model_id);
+        Ok(Response::new(transfer::export(self.store.clone(), model_id).instrument(span).await?))
     }
 
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {

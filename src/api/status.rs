@@ -5,7 +5,8 @@ use tracing::error;
 
 use crate::data::DataError;
 use crate::jobs::JobsError;
-use crate::serve::ServeError;
+use crate::model::RootError;
+use crate::serve::{FolderTransferError, ServeError};
 use crate::train::InvalidField;
 
 pub fn invalid_field(error: &InvalidField) -> Status {
@@ -47,4 +48,28 @@ pub fn serve_error(error: &ServeError) -> Status {
 pub fn join_error(error: tokio::task::JoinError) -> Status {
     error!(%error, "blocking task failed");
     Status::internal(format!("internal error: {error}"))
+}
+
+/// A path outside the model roots is PERMISSION_DENIED; a missing folder
+/// inside them NOT_FOUND.
+pub fn root_error(error: &RootError) -> Status {
+    match error {
+        RootError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Status::not_found(error.to_string())
+        }
+        RootError::NotFolder { .. } => Status::invalid_argument(error.to_string()),
+        RootError::Unreadable { .. } => Status::failed_precondition(error.to_string()),
+        RootError::NoRoots { .. } | RootError::Outside { .. } | RootError::FileOutside { .. } => {
+            Status::permission_denied(error.to_string())
+        }
+    }
+}
+
+pub fn transfer_error(error: &FolderTransferError) -> Status {
+    match error {
+        FolderTransferError::Store(inner) => jobs_error(inner),
+        FolderTransferError::FileName { .. }
+        | FolderTransferError::Artifact { .. }
+        | FolderTransferError::Checkpoint { .. } => Status::invalid_argument(error.to_string()),
+    }
 }

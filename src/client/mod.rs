@@ -1,6 +1,7 @@
 //! The command-line client: uploads files, starts jobs, follows them and
 //! classifies texts over gRPC.
 
+mod folders;
 mod output;
 mod wait;
 
@@ -20,6 +21,7 @@ use crate::pb::labelaug_client::LabelaugClient;
 pub use output::{
     job_json, model_json, print_classification, print_job_summary, print_jobs, print_models, timestamp_rfc3339,
 };
+pub use folders::{checkpoint_files, export_model, upload_checkpoint};
 pub use wait::wait_for_job;
 
 /// Server address used when neither `--server` nor `LABELAUG_SERVER` is set.

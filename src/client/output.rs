@@ -87,6 +87,7 @@ pub fn model_json(model: &pb::Model) -> Value {
         "macro_f1": model.macro_f1,
         "num_labels": model.num_labels,
         "tasks": model.tasks,
+        "imported_from": Some(&model.imported_from).filter(|path| !path.is_empty()),
     })
 }
 
@@ -96,14 +97,18 @@ pub fn print_models(models: &[pb::Model]) {
         let percent = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
         let mut tasks: Vec<String> = model.tasks.iter().map(|(k, v)| format!("{k}={v}")).collect();
         tasks.sort();
+        let origin = match model.job_id.is_empty() {
+            true => format!("imported from {}", model.imported_from),
+            false => format!("job {}", model.job_id),
+        };
         println!(
-            "{}  accuracy {}  macro-F1 {}  {} labels  tasks [{}]  job {}",
+            "{}  accuracy {}  macro-F1 {}  {} labels  tasks [{}]  {}",
             model.model_id,
             percent(model.accuracy),
             percent(model.macro_f1),
             model.num_labels,
             tasks.join(","),
-            model.job_id
+            origin
         );
     }
 }

@@ -263,6 +263,7 @@ fn run_job(job_id: &str, device: &Device, store: &Store, control: &JobControl, c
                 accuracy: outcome.best.as_ref().map(|e| e.accuracy),
                 macro_f1: outcome.best.as_ref().map(|e| e.macro_f1),
                 tasks: job.spec.tasks.iter().map(|(task, setting)| (task.clone(), setting.weight)).collect(),
+                imported_from: None,
             };
             store.finish_succeeded(job_id, &row)
         }

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS models (
     num_labels INTEGER NOT NULL,
     accuracy REAL,
     macro_f1 REAL,
-    tasks TEXT NOT NULL
+    tasks TEXT NOT NULL,
+    imported_from TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_creation ON jobs (created_at DESC, id DESC);
 ";
@@ -85,6 +86,8 @@ pub struct ModelRow {
     pub macro_f1: Option<f64>,
     /// Auxiliary tasks and their weights.
     pub tasks: BTreeMap<String, f64>,
+    /// For a registered model, the folder it was copied from.
+    pub imported_from: Option<String>,
 }
 
 /// Position after the last job of a page, for the next page.
@@ -122,6 +125,7 @@ impl Store {
             data_dir.join("datasets"),
             data_dir.join("models"),
             data_dir.join("checkpoints"),
+            data_dir.join("pretrained"),
             data_dir.join("tmp"),
         ] {
             std::fs::create_dir_all(&dir).map_err(|source| JobsError::Io { path: dir.clone(), source })?;
@@ -134,6 +138,7 @@ impl Store {
             .map_err(sqlite)?;
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        add_missing_columns(&connection).map_err(sqlite)?;
         Ok(Self {
             connection: Mutex::new(connection),
             path: path.clone(),
@@ -160,6 +165,11 @@ impl Store {
 
     pub fn model_path(&self, id: &str) -> PathBuf {
         self.data_dir.join("models").join(id)
+    }
+
+    /// Folder of an uploaded pretrained checkpoint.
+    pub fn pretrained_path(&self, id: &str) -> PathBuf {
+        self.data_dir.join("pretrained").join(id)
     }
 
     fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, JobsError> {
@@ -379,25 +389,18 @@ impl Store {
         })
     }
 
+    /// Records a model that no job of this store trained.
+    pub fn insert_model(&self, model: &ModelRow) -> Result<(), JobsError> {
+        let tasks = to_json(&model.tasks)?;
+        self.with(|c| insert_model_row(c, model, &tasks))
+    }
+
     /// Records the model and marks the job succeeded, in one transaction.
     pub fn finish_succeeded(&self, job_id: &str, model: &ModelRow) -> Result<(), JobsError> {
         let tasks = to_json(&model.tasks)?;
         self.with(|c| {
             let transaction = c.unchecked_transaction()?;
-            transaction.execute(
-                "INSERT INTO models (id, job_id, path, created_at, num_labels, accuracy, macro_f1, tasks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    model.id,
-                    model.job_id,
-                    model.path.to_string_lossy(),
-                    model.created_at_ms,
-                    model.num_labels as i64,
-                    model.accuracy,
-                    model.macro_f1,
-                    tasks
-                ],
-            )?;
+            insert_model_row(&transaction, model, &tasks)?;
             transaction.execute(
                 "UPDATE jobs SET state = ?2, model_id = ?3, finished_at = ?4 WHERE id = ?1",
                 params![job_id, JobState::Succeeded.as_str(), model.id, now_ms()],
@@ -445,7 +448,40 @@ impl Store {
 
 const JOB_COLUMNS: &str =
     "id, state, spec, progress, evaluations, model_id, error, created_at, started_at, finished_at";
-const MODEL_COLUMNS: &str = "id, job_id, path, created_at, num_labels, accuracy, macro_f1, tasks";
+const MODEL_COLUMNS: &str = "id, job_id, path, created_at, num_labels, accuracy, macro_f1, tasks, imported_from";
+
+fn insert_model_row(connection: &Connection, model: &ModelRow, tasks: &str) -> rusqlite::Result<()> {
+    connection
+        .execute(
+            "INSERT INTO models (id, job_id, path, created_at, num_labels, accuracy, macro_f1, tasks, imported_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                model.id,
+                model.job_id,
+                model.path.to_string_lossy(),
+                model.created_at_ms,
+                model.num_labels as i64,
+                model.accuracy,
+                model.macro_f1,
+                tasks,
+                model.imported_from
+            ],
+        )
+        .map(|_| ())
+}
+
+/// Adds the columns that later versions introduced to a store created
+/// before them.
+fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare("SELECT name FROM pragma_table_info('models')")?;
+    let columns = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if !columns.iter().any(|column| column == "imported_from") {
+        connection.execute_batch("ALTER TABLE models ADD COLUMN imported_from TEXT")?;
+    }
+    Ok(())
+}
 
 /// A jobs row as stored, before its JSON columns are parsed.
 struct RawJob {
@@ -515,6 +551,7 @@ impl RawModel {
                 accuracy: row.get(5)?,
                 macro_f1: row.get(6)?,
                 tasks: BTreeMap::new(),
+                imported_from: row.get(8)?,
             },
             tasks: row.get(7)?,
         })

@@ -45,17 +45,20 @@ impl ModelRoots {
         if self.roots.is_empty() {
             return Err(RootError::NoRoots { path: path.to_string() });
         }
-        let resolved = canonical(Path::new(path))?;
+        let resolved = match fs::canonicalize(path) {
+            Ok(resolved) => resolved,
+            // Inside a root a missing folder is reported as missing;
+            // elsewhere nothing is said about what exists.
+            Err(source) if self.lexically_inside(path) => {
+                return Err(RootError::Unreadable {
+                    path: path.to_string(),
+                    source,
+                });
+            }
+            Err(_) => return Err(self.outside(path)),
+        };
         let Some(root) = self.roots.iter().find(|root| resolved.starts_with(root)) else {
-            return Err(RootError::Outside {
-                path: path.to_string(),
-                roots: self
-                    .roots
-                    .iter()
-                    .map(|root| root.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+            return Err(self.outside(path));
         };
         if !resolved.is_dir() {
             return Err(RootError::NotFolder { path: path.to_string() });
@@ -79,6 +82,25 @@ impl ModelRoots {
             }
         }
         Ok(resolved)
+    }
+
+    fn outside(&self, path: &str) -> RootError {
+        RootError::Outside {
+            path: path.to_string(),
+            roots: self
+                .roots
+                .iter()
+                .map(|root| root.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// True when `path` names a place under a root without any `..`.
+    fn lexically_inside(&self, path: &str) -> bool {
+        let path = Path::new(path);
+        let climbs = path.components().any(|c| matches!(c, std::path::Component::ParentDir));
+        !climbs && self.roots.iter().any(|root| path.starts_with(root))
     }
 }
 
@@ -125,6 +147,17 @@ mod tests {
         std::os::unix::fs::symlink(outside.join("key.pem"), model.join("vocab.txt")).unwrap();
         let error = roots.resolve(model.to_str().unwrap()).unwrap_err();
         assert!(error.to_string().contains("vocab.txt"), "{error}");
+
+        let missing = root.join("absent");
+        assert!(matches!(
+            roots.resolve(missing.to_str().unwrap()),
+            Err(RootError::Unreadable { .. })
+        ));
+        let missing_outside = base.path().join("absent");
+        assert!(matches!(
+            roots.resolve(missing_outside.to_str().unwrap()),
+            Err(RootError::Outside { .. })
+        ));
 
         let none = ModelRoots::default();
         assert!(matches!(none.resolve(root.to_str().unwrap()), Err(RootError::NoRoots { .. })));

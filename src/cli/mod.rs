@@ -1,5 +1,7 @@
 //! Command-line arguments and the command implementations.
 
+pub mod folders;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,12 @@ pub enum Command {
     DeleteModel(DeleteModelArgs),
     /// Classify texts with a trained model.
     Classify(ClassifyArgs),
+    /// Upload a pretrained checkpoint folder; prints its checkpoint id.
+    UploadCheckpoint(folders::UploadCheckpointArgs),
+    /// Register a Hugging Face BERT classifier folder on the server as a model.
+    RegisterModel(folders::RegisterModelArgs),
+    /// Write a model as a Hugging Face BertForSequenceClassification folder.
+    Export(folders::ExportArgs),
 }
 
 #[derive(Args)]
@@ -147,6 +155,16 @@ pub struct ServeArgs {
     /// Also train a small model on the bundled Banking77 example and classify with it.
     #[arg(long)]
     pub demo: bool,
+    /// Folder whose subfolders requests may name as pretrained checkpoints
+    /// or model folders (repeatable); without one, requests name no server path.
+    #[arg(long = "model-root", env = "LABELAUG_MODEL_ROOTS", value_delimiter = ':')]
+    pub model_roots: Vec<PathBuf>,
+    /// Hugging Face BERT classifier folder to register as a model at start-up (repeatable).
+    #[arg(long = "import")]
+    pub imports: Vec<PathBuf>,
+    /// Maximum size of one uploaded checkpoint folder, in bytes.
+    #[arg(long, env = "LABELAUG_MAX_CHECKPOINT_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub max_checkpoint_bytes: u64,
 }
 
 #[derive(Args)]
@@ -256,6 +274,13 @@ pub struct TrainArgs {
     /// Dropout probability.
     #[arg(long)]
     pub dropout: Option<f32>,
+    /// Fine-tune the pretrained checkpoint in this server folder (inside a
+    /// --model-root of the server) instead of training an encoder from scratch.
+    #[arg(long, conflicts_with_all = ["checkpoint", "layers", "hidden_size", "heads", "vocab_size", "dropout"])]
+    pub encoder: Option<String>,
+    /// Fine-tune a checkpoint uploaded with upload-checkpoint, by id.
+    #[arg(long, conflicts_with_all = ["layers", "hidden_size", "heads", "vocab_size", "dropout"])]
+    pub checkpoint: Option<String>,
     /// Follow the job until it ends, with a progress bar on stderr.
     #[arg(long)]
     pub wait: bool,
@@ -333,6 +358,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     config.devices = devices;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.max_checkpoint_bytes = args.max_checkpoint_bytes;
+    config.model_roots = args.model_roots.clone();
+    config.imports = args.imports.clone();
     config.checkpoint_interval = std::time::Duration::from_secs(args.checkpoint_interval_secs);
     config.shutdown_timeout = std::time::Duration::from_secs(args.shutdown_timeout_secs);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -434,16 +462,7 @@ fn training_request(args: &TrainArgs, train_id: String, eval_id: String, descrip
             label_field: String::new(),
             description_field: args.label_descriptions_field.clone().unwrap_or_default(),
         }),
-        encoder: Some(pb::EncoderSpec {
-            source: Some(pb::encoder_spec::Source::Scratch(pb::ScratchEncoder {
-                num_layers: args.layers.unwrap_or(0),
-                hidden_size: args.hidden_size.unwrap_or(0),
-                num_heads: args.heads.unwrap_or(0),
-                intermediate_size: 0,
-                vocab_size: args.vocab_size.unwrap_or(0),
-                dropout: args.dropout,
-            })),
-        }),
+        encoder: Some(encoder_request(args)),
         tasks: parse_tasks(&args.tasks)?,
         hyperparameters: Some(pb::Hyperparameters {
             epochs: args.epochs,
@@ -457,6 +476,24 @@ fn training_request(args: &TrainArgs, train_id: String, eval_id: String, descrip
             seed: args.seed,
         }),
     })
+}
+
+fn encoder_request(args: &TrainArgs) -> pb::EncoderSpec {
+    use pb::pretrained_encoder::Source;
+    let pretrained = |source| pb::encoder_spec::Source::Pretrained(pb::PretrainedEncoder { source: Some(source) });
+    let source = match (&args.encoder, &args.checkpoint) {
+        (Some(path), _) => pretrained(Source::Path(path.clone())),
+        (None, Some(id)) => pretrained(Source::CheckpointId(id.clone())),
+        (None, None) => pb::encoder_spec::Source::Scratch(pb::ScratchEncoder {
+            num_layers: args.layers.unwrap_or(0),
+            hidden_size: args.hidden_size.unwrap_or(0),
+            num_heads: args.heads.unwrap_or(0),
+            intermediate_size: 0,
+            vocab_size: args.vocab_size.unwrap_or(0),
+            dropout: args.dropout,
+        }),
+    };
+    pb::EncoderSpec { source: Some(source) }
 }
 
 pub async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
