@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Ablation of the label-augmentation tasks: trains the same small
-# from-scratch encoder with no auxiliary task, each task alone, and all
-# tasks together, over several seeds, and prints a Markdown table of mean ±
-# standard deviation of dev accuracy and macro-F1, wall time and training
-# samples/s.
+# from-scratch encoder with no auxiliary task, each task alone, a pair and
+# all tasks together, over several seeds, and prints a Markdown table of
+# mean ± standard deviation of dev accuracy and macro-F1, wall time and
+# training samples/s. The `distill` teacher is a larger encoder (2 layers,
+# hidden size 128) trained first on the same data; its own row comes first.
 #
 # Usage: bench/ablation.sh tnews|iflytek [SEEDS...]   (default seeds 1 2 3)
 # Data comes from ../shared/data (override with LABELAUG_DATA). The server
@@ -31,20 +32,38 @@ case "$dataset" in
         exit 2
         ;;
 esac
-model=(--layers 1 --hidden-size 64 --heads 2 --epochs 20 --batch-size 32 --lr 5e-3 --max-description-len 8)
+epochs=${LABELAUG_EPOCHS:-20}
+training=(--epochs "$epochs" --batch-size 32 --lr 5e-3 --max-description-len 8)
+model=(--layers 1 --hidden-size 64 --heads 2 "${training[@]}")
+
+source bench/server.sh
+
+results=$(mktemp)
+record() {
+    python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(json.dumps({"config": sys.argv[2], "seed": int(sys.argv[3]), "accuracy": j["accuracy"], "macro_f1": j["macro_f1"], "wall": float(sys.argv[5]) - float(sys.argv[4]), "samples_per_second": j["samples_per_second"]}))' \
+        "$@" >> "$results"
+}
+
+started=$(date +%s.%N)
+teacher_json=$("$binary" train --server "http://127.0.0.1:$port" "${files[@]}" --layers 2 --hidden-size 128 \
+    --heads 2 "${training[@]}" --seed 100 --wait --json 2>/dev/null)
+record "$teacher_json" "teacher (2 layers, hidden 128)" 100 "$started" "$(date +%s.%N)"
+teacher=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["model_id"])' "$teacher_json")
+echo "done: teacher $teacher" >&2
+
 configs=(
     "plain|"
     "seq2seq|seq2seq=0.2"
     "similarity|similarity=0.5"
     "similarity_masked|similarity_masked=0.5"
     "description_records|description_records=1"
+    "mlm|mlm=0.5"
     "self_distill|self_distill=0.5:T=2"
-    "all|seq2seq=0.2,similarity_masked=0.5,description_records=1,self_distill=0.5:T=2"
+    "distill|distill=1:T=2:teacher=$teacher"
+    "seq2seq + self_distill|seq2seq=0.2,self_distill=0.5:T=2"
+    "all|seq2seq=0.2,similarity_masked=0.5,description_records=1,mlm=0.5,self_distill=0.5:T=2,distill=1:T=2:teacher=$teacher"
 )
 
-source bench/server.sh
-
-results=$(mktemp)
 for entry in "${configs[@]}"; do
     name=${entry%%|*}
     tasks=${entry#*|}
@@ -52,9 +71,7 @@ for entry in "${configs[@]}"; do
         started=$(date +%s.%N)
         json=$("$binary" train --server "http://127.0.0.1:$port" "${files[@]}" "${model[@]}" --seed "$seed" \
             ${tasks:+--tasks "$tasks"} --wait --json 2>/dev/null)
-        ended=$(date +%s.%N)
-        python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(json.dumps({"config": sys.argv[2], "seed": int(sys.argv[3]), "accuracy": j["accuracy"], "macro_f1": j["macro_f1"], "wall": float(sys.argv[5]) - float(sys.argv[4]), "samples_per_second": j["samples_per_second"]}))' \
-            "$json" "$name" "$seed" "$started" "$ended" >> "$results"
+        record "$json" "$name" "$seed" "$started" "$(date +%s.%N)"
         echo "done: $name seed $seed" >&2
     done
 done

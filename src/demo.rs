@@ -67,7 +67,7 @@ async fn run_demo(server: &str, token: Option<&str>) -> anyhow::Result<()> {
         tasks: vec![pb::TaskSpec {
             name: "seq2seq".to_string(),
             weight: 0.2,
-            options: Default::default(),
+            ..Default::default()
         }],
         hyperparameters: Some(pb::Hyperparameters {
             epochs: Some(15),

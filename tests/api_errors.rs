@@ -151,7 +151,7 @@ async fn invalid_training_requests_name_the_field() {
     request.tasks = vec![pb::TaskSpec {
         name: "similarity_x".to_string(),
         weight: 1.0,
-        options: Default::default(),
+        ..Default::default()
     }];
     let status = start_request(&mut client, request).await;
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -161,7 +161,7 @@ async fn invalid_training_requests_name_the_field() {
     request.tasks = vec![pb::TaskSpec {
         name: "seq2seq".to_string(),
         weight: -0.5,
-        options: Default::default(),
+        ..Default::default()
     }];
     let status = start_request(&mut client, request).await;
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -186,7 +186,17 @@ async fn invalid_training_requests_name_the_field() {
         })),
     });
     let status = start_request(&mut client, request).await;
-    assert_eq!(status.code(), Code::Unimplemented);
+    // The server has no --model-root, so it reads no server path.
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("/models/bert"), "{}", status.message());
+
+    let mut request = request_for(&good);
+    request.encoder = Some(pb::EncoderSpec {
+        source: Some(pb::encoder_spec::Source::Pretrained(pb::PretrainedEncoder { source: None })),
+    });
+    let status = start_request(&mut client, request).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("encoder.pretrained"), "{}", status.message());
 
     let mut request = request_for(&good);
     request.fields = Some(pb::FieldMapping {

@@ -110,7 +110,17 @@ async fn start_job(client: &mut Client) -> String {
             ..Default::default()
         }),
         encoder: common::scratch_encoder(2, 64, 2, 2000),
-        tasks: common::seq2seq(0.2),
+        // MLM draws its masks from the step, so a resumed job must mask
+        // exactly as the uninterrupted one.
+        tasks: [
+            common::seq2seq(0.2),
+            vec![pb::TaskSpec {
+                name: "mlm".to_string(),
+                weight: 0.3,
+                ..Default::default()
+            }],
+        ]
+        .concat(),
         hyperparameters: Some(pb::Hyperparameters {
             epochs: Some(6),
             batch_size: Some(8),

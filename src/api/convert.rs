@@ -14,6 +14,7 @@ use crate::train::spec::{
     TrainingSpec,
 };
 use crate::model::ModelRoots;
+use crate::train::tasks::TeacherModel;
 use crate::train::{Evaluation, TaskSetting, task_names};
 
 pub fn format_from_proto(value: i32, field: &str) -> Result<Format, Status> {
@@ -94,7 +95,7 @@ fn encoder(store: &Store, roots: &ModelRoots, request: Option<&pb::EncoderSpec>)
     }
 }
 
-fn tasks(request: &[pb::TaskSpec]) -> Result<BTreeMap<String, TaskSetting>, Status> {
+fn tasks(store: &Store, request: &[pb::TaskSpec]) -> Result<BTreeMap<String, TaskSetting>, Status> {
     let mut tasks = BTreeMap::new();
     for (index, task) in request.iter().enumerate() {
         let field = format!("tasks[{index}].name");
@@ -102,9 +103,25 @@ fn tasks(request: &[pb::TaskSpec]) -> Result<BTreeMap<String, TaskSetting>, Stat
             let reason = format!("unknown task; known tasks: {}", task_names().join(", "));
             return Err(invalid(&field, &task.name, &reason));
         }
+        let teacher = match task.teacher_model_id.as_str() {
+            "" => None,
+            model_id => {
+                let row = store
+                    .model(model_id)
+                    .map_err(|e| super::status::jobs_error(&e))?
+                    .ok_or_else(|| {
+                        Status::not_found(format!("tasks[{index}].teacher_model_id: model {model_id:?} not found"))
+                    })?;
+                Some(TeacherModel {
+                    model_id: row.id,
+                    dir: row.path,
+                })
+            }
+        };
         let setting = TaskSetting {
             weight: f64::from(task.weight),
             options: task.options.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            teacher,
         };
         if tasks.insert(task.name.clone(), setting).is_some() {
             return Err(invalid(&field, &task.name, "task is given twice"));
@@ -170,7 +187,7 @@ pub fn training_spec(
             descriptions,
         },
         encoder: encoder(store, roots, request.encoder.as_ref())?,
-        tasks: tasks(&request.tasks)?,
+        tasks: tasks(store, &request.tasks)?,
         hyperparameters: hyperparameters(request.hyperparameters.as_ref()),
     };
     spec.validate().map_err(|e| super::status::invalid_field(&e))?;

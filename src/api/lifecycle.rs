@@ -11,9 +11,10 @@ use tracing::{info, warn};
 
 use super::convert::{job_to_proto, model_to_proto, state_from_proto};
 use super::status::{invalid, jobs_error, join_error};
-use crate::jobs::{JobCursor, JobRecord, JobState, Store, WorkerPool};
+use crate::jobs::{JobCursor, JobRecord, JobState, JobsError, Store, WorkerPool};
 use crate::pb;
 use crate::serve::ModelRegistry;
+use crate::train::tasks::model_teacher;
 
 /// Interval between two reads of a watched job. Progress is stored at most
 /// every 500 ms, so this sends every change with little delay.
@@ -163,6 +164,12 @@ pub async fn delete_model(store: Arc<Store>, registry: Arc<ModelRegistry>, model
             .model(&model_id)
             .map_err(|e| jobs_error(&e))?
             .ok_or_else(|| Status::not_found(format!("model {model_id:?} not found")))?;
+        if let Some(job_id) = job_using_teacher(&store, &model_id).map_err(|e| jobs_error(&e))? {
+            return Err(Status::failed_precondition(format!(
+                "model {model_id:?} is the distill teacher of job {job_id}, which has not ended; \
+                 cancel the job or wait for it to end"
+            )));
+        }
         store.delete_model(&model_id).map_err(|e| jobs_error(&e))?;
         registry.evict(&model_id);
         if let Err(error) = std::fs::remove_dir_all(&row.path) {
@@ -173,4 +180,17 @@ pub async fn delete_model(store: Arc<Store>, registry: Arc<ModelRegistry>, model
     })
     .await
     .map_err(join_error)?
+}
+
+/// A queued or running job whose `distill` task learns from `model_id`.
+fn job_using_teacher(store: &Store, model_id: &str) -> Result<Option<String>, JobsError> {
+    for state in [JobState::Queued, JobState::Running] {
+        for job_id in store.job_ids_in_state(state)? {
+            let Some(job) = store.job(&job_id)? else { continue };
+            if model_teacher(&job.spec.tasks).is_some_and(|teacher| teacher.model_id == model_id) {
+                return Ok(Some(job_id));
+            }
+        }
+    }
+    Ok(None)
 }

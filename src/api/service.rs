@@ -18,7 +18,8 @@ use crate::jobs::{Store, WorkerPool, new_id};
 use crate::pb;
 use crate::model::ModelRoots;
 use crate::serve::ModelRegistry;
-use crate::train::load_training_data;
+use crate::train::tasks::model_teacher;
+use crate::train::{check_teacher_labels, load_training_data};
 
 pub struct LabelaugService {
     store: Arc<Store>,
@@ -84,7 +85,11 @@ impl pb::labelaug_server::Labelaug for LabelaugService {
         let roots = self.roots.clone();
         let spec = Self::blocking(move || {
             let spec = training_spec(&store, &roots, &request)?;
-            load_training_data(&spec.data).map_err(|e| data_error(&e))?;
+            let data = load_training_data(&spec.data).map_err(|e| data_error(&e))?;
+            if let Some(teacher) = model_teacher(&spec.tasks) {
+                check_teacher_labels(&teacher.model_id, &teacher.dir, &data.labels)
+                    .map_err(|e| Status::invalid_argument(format!("tasks[distill].teacher_model_id: {e}")))?;
+            }
             Ok(spec)
         })
         .await?;

@@ -415,7 +415,9 @@ async fn shutdown_signal() {
 }
 
 /// Parses `name=weight[:option=value...]` task specifications, e.g.
-/// `seq2seq=0.2` or `similarity_masked=1:scale=10`; the weight defaults to 1.
+/// `seq2seq=0.2`, `similarity_masked=1:scale=10` or
+/// `distill=1:T=2:teacher=model-...`; the weight defaults to 1. Every option
+/// is a number except `teacher`, the teacher model's id.
 fn parse_tasks(specs: &[String]) -> anyhow::Result<Vec<pb::TaskSpec>> {
     let number = |spec: &str, text: &str| -> anyhow::Result<f64> {
         text.trim()
@@ -433,16 +435,23 @@ fn parse_tasks(specs: &[String]) -> anyhow::Result<Vec<pb::TaskSpec>> {
                 None => (head.trim(), 1.0),
             };
             let mut options = std::collections::HashMap::new();
+            let mut teacher_model_id = String::new();
             for option in parts {
                 let Some((key, value)) = option.split_once('=') else {
                     bail!("--tasks {spec}: option {option:?} is not key=value");
                 };
-                options.insert(key.trim().to_string(), number(spec, value)?);
+                match key.trim() {
+                    "teacher" => teacher_model_id = value.trim().to_string(),
+                    key => {
+                        options.insert(key.to_string(), number(spec, value)?);
+                    }
+                }
             }
             Ok(pb::TaskSpec {
                 name: name.to_string(),
                 weight: weight as f32,
                 options,
+                teacher_model_id,
             })
         })
         .collect()

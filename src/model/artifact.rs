@@ -145,10 +145,7 @@ impl ModelArtifact {
     /// Hugging Face BERT classifier with `id2label` in its `config.json`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ArtifactError> {
         let config = folder::read_config(dir)?;
-        let labels = match read_optional_json::<LabelMap>(&dir.join(LABELS_FILE))? {
-            Some(labels) => labels,
-            None => labels_from_names(dir, config.labels.as_deref())?,
-        };
+        let labels = labels_of(dir, &config)?;
         let metadata = read_optional_json::<ModelMetadata>(&dir.join(METADATA_FILE))?;
         let tokenizer = folder::read_tokenizer(dir, config.encoder.vocab_size)?;
         let tensors = folder::read_weights(dir, device)?;
@@ -173,6 +170,21 @@ impl ModelArtifact {
             metadata,
             max_length,
         })
+    }
+}
+
+impl ModelArtifact {
+    /// Reads a model folder's labels without its weights.
+    pub fn read_labels(dir: &Path) -> Result<LabelMap, ArtifactError> {
+        labels_of(dir, &folder::read_config(dir)?)
+    }
+}
+
+/// `labels.json` when the folder has one, else the names of `id2label`.
+fn labels_of(dir: &Path, config: &folder::FolderConfig) -> Result<LabelMap, ArtifactError> {
+    match read_optional_json::<LabelMap>(&dir.join(LABELS_FILE))? {
+        Some(labels) => Ok(labels),
+        None => labels_from_names(dir, config.labels.as_deref()),
     }
 }
 

@@ -8,12 +8,20 @@ use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::objective::{Example, joint_loss};
+use super::objective::{Example, LossContext, LossTerms, joint_loss};
 use super::objective::Origin;
 use super::tasks::{ActiveTasks, TaskSetting};
 use crate::model::{EncoderConfig, ForwardMode, InputBatch, ParamStore, TextClassifier};
+use crate::text::SpecialIds;
 
 const PAD: u32 = 0;
+const SPECIAL: SpecialIds = SpecialIds {
+    pad: PAD,
+    unk: 1,
+    cls: 2,
+    sep: 3,
+    mask: 4,
+};
 
 fn tiny_config() -> EncoderConfig {
     EncoderConfig {
@@ -66,6 +74,11 @@ fn all_tasks() -> ActiveTasks {
     let setting = |weight: f64| TaskSetting {
         weight,
         options: BTreeMap::new(),
+        teacher: None,
+    };
+    let mlm = TaskSetting {
+        options: BTreeMap::from([("rate".to_string(), 0.5)]),
+        ..setting(0.8)
     };
     ActiveTasks::build(&BTreeMap::from([
         ("seq2seq".to_string(), setting(0.5)),
@@ -73,8 +86,37 @@ fn all_tasks() -> ActiveTasks {
         ("similarity_masked".to_string(), setting(0.3)),
         ("description_records".to_string(), setting(0.4)),
         ("self_distill".to_string(), setting(0.6)),
+        ("distill".to_string(), setting(0.9)),
+        ("mlm".to_string(), mlm),
     ]))
     .unwrap()
+}
+
+/// Logits of a finished teacher model for the six records.
+fn model_teacher() -> Vec<Vec<f32>> {
+    vec![
+        vec![2.0, 0.5, -0.2],
+        vec![-0.3, 0.9, 0.0],
+        vec![0.1, -1.4, 0.6],
+        vec![1.2, 0.3, 0.3],
+        vec![-0.8, 0.2, 1.0],
+        vec![0.5, 0.5, -0.5],
+    ]
+}
+
+fn losses(model: &TextClassifier, examples: &[Example], tasks: &ActiveTasks) -> LossTerms {
+    let batch: Vec<&Example> = examples.iter().collect();
+    let epoch_teacher = teacher();
+    let model_teacher = model_teacher();
+    let context = LossContext {
+        epoch_teacher: Some(&epoch_teacher),
+        model_teacher: Some(&model_teacher),
+        special: SPECIAL,
+        dtype: DType::F64,
+        device: &Device::Cpu,
+        step_seed: 5,
+    };
+    joint_loss(model, &batch, tasks, &context, &mut ForwardMode::Eval).unwrap()
 }
 
 /// Teacher logits for the six records of [`examples`].
@@ -90,19 +132,7 @@ fn teacher() -> Vec<Vec<f32>> {
 }
 
 fn loss_value(model: &TextClassifier, examples: &[Example], tasks: &ActiveTasks) -> f64 {
-    let batch: Vec<&Example> = examples.iter().collect();
-    let losses = joint_loss(
-        model,
-        &batch,
-        tasks,
-        Some(&teacher()),
-        PAD,
-        DType::F64,
-        &Device::Cpu,
-        &mut ForwardMode::Eval,
-    )
-    .unwrap();
-    losses.total.to_scalar::<f64>().unwrap()
+    losses(model, examples, tasks).total.to_scalar::<f64>().unwrap()
 }
 
 #[test]
@@ -110,18 +140,21 @@ fn every_gradient_is_nonzero_and_matches_finite_differences() {
     let (params, model) = tiny_model();
     let examples = examples();
     let tasks = all_tasks();
-    let batch: Vec<&Example> = examples.iter().collect();
-    let losses = joint_loss(
-        &model,
-        &batch,
-        &tasks,
-        Some(&teacher()),
-        PAD,
-        DType::F64,
-        &Device::Cpu,
-        &mut ForwardMode::Eval,
-    )
-    .unwrap();
+    let losses = losses(&model, &examples, &tasks);
+    let names: Vec<&str> = losses.terms.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "classification",
+            "description_records",
+            "distill",
+            "mlm",
+            "self_distill",
+            "seq2seq",
+            "similarity",
+            "similarity_masked"
+        ]
+    );
     let grads = losses.total.backward().unwrap();
 
     let mut rng = ChaCha8Rng::seed_from_u64(3);

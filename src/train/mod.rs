@@ -9,6 +9,7 @@ mod objective;
 mod optim;
 mod progress;
 mod schedule;
+mod teacher;
 pub mod spec;
 pub mod tasks;
 mod trainer;
@@ -16,7 +17,8 @@ mod trainer;
 mod gradient_tests;
 
 pub use dataset::{TrainingData, load_training_data};
-pub use objective::{CLASSIFICATION, Example, LossTerms, Origin, TOTAL, joint_loss};
+pub use objective::{CLASSIFICATION, Example, LossContext, LossTerms, Origin, TOTAL, joint_loss};
+pub use teacher::{TeacherError, check_teacher_labels};
 pub use progress::{Evaluation, Progress, ProgressSink};
 pub use spec::{InvalidField, TrainingSpec};
 pub use tasks::{TaskSetting, task_names};

@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use super::loss::cross_entropy;
 use super::tasks::{ActiveTasks, TaskBatch};
 use crate::model::{ForwardMode, InputBatch, TextClassifier};
+use crate::text::SpecialIds;
 
 /// Name of the classification term in the reported losses.
 pub const CLASSIFICATION: &str = "classification";
@@ -68,19 +69,31 @@ pub fn training_input(
     }
 }
 
+/// What the loss of a batch needs besides the model, records and tasks.
+pub struct LossContext<'a> {
+    /// Logits of the model at the end of the previous epoch, by
+    /// [`Example::index`].
+    pub epoch_teacher: Option<&'a [Vec<f32>]>,
+    /// Logits of a finished teacher model, by [`Example::index`].
+    pub model_teacher: Option<&'a [Vec<f32>]>,
+    pub special: SpecialIds,
+    pub dtype: DType,
+    pub device: &'a Device,
+    /// Seed of the step's random choices, such as the tokens MLM masks.
+    pub step_seed: u64,
+}
+
 /// Computes the joint loss of `examples` under `tasks`. Classification
 /// covers every record except those a task added for its own term.
 pub fn joint_loss(
     model: &TextClassifier,
     examples: &[&Example],
     tasks: &ActiveTasks,
-    teacher: Option<&[Vec<f32>]>,
-    pad_id: u32,
-    dtype: DType,
-    device: &Device,
+    context: &LossContext<'_>,
     mode: &mut ForwardMode,
 ) -> Result<LossTerms> {
-    let input = training_input(examples, tasks, pad_id, dtype, device)?;
+    let device = context.device;
+    let input = training_input(examples, tasks, context.special.pad, context.dtype, device)?;
     let output = model.forward(&input.ids, &input.type_ids, &input.bias, mode)?;
 
     let rows: Vec<u32> = (0..examples.len() as u32)
@@ -103,7 +116,11 @@ pub fn joint_loss(
         examples,
         input: &input,
         output: &output,
-        teacher,
+        epoch_teacher: context.epoch_teacher,
+        model_teacher: context.model_teacher,
+        special: context.special,
+        step_seed: context.step_seed,
+        train: mode.is_train(),
         device,
     };
     for (task, weight) in &tasks.tasks {

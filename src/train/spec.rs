@@ -283,9 +283,20 @@ pub fn validate_tasks(tasks: &BTreeMap<String, TaskSetting>) -> Result<(), Inval
                 "must be above 0 and at most 100",
             ));
         }
-        if let Err(reason) = build_task(task, &setting.options) {
-            let options: Vec<String> = setting.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            return Err(InvalidField::new(&format!("tasks[{task}]"), options.join(":"), reason));
+        let built = match build_task(task, &setting.options) {
+            Ok(built) => built,
+            Err(reason) => {
+                let options: Vec<String> = setting.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                return Err(InvalidField::new(&format!("tasks[{task}]"), options.join(":"), reason));
+            }
+        };
+        let field = format!("tasks[{task}].teacher_model_id");
+        match (&setting.teacher, built.needs_model_teacher()) {
+            (None, true) => return Err(InvalidField::new(&field, "\"\"", "is required: the id of a finished model")),
+            (Some(teacher), false) => {
+                return Err(InvalidField::new(&field, &teacher.model_id, "only the distill task takes a teacher"));
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -325,10 +336,32 @@ mod tests {
             TaskSetting {
                 weight: 1.0,
                 options: BTreeMap::from([("temperature".to_string(), 2.0)]),
+                teacher: None,
             },
         );
         let error = validate_tasks(&spec_tasks).unwrap_err();
         assert_eq!(error.field, "tasks[similarity]");
         assert!(error.reason.contains("scale"), "{}", error.reason);
+    }
+
+    #[test]
+    fn only_distill_takes_a_teacher() {
+        let setting = |teacher: Option<&str>| TaskSetting {
+            weight: 1.0,
+            options: BTreeMap::new(),
+            teacher: teacher.map(|id| crate::train::tasks::TeacherModel {
+                model_id: id.to_string(),
+                dir: PathBuf::from("/models").join(id),
+            }),
+        };
+        let without = BTreeMap::from([("distill".to_string(), setting(None))]);
+        let error = validate_tasks(&without).unwrap_err();
+        assert_eq!(error.field, "tasks[distill].teacher_model_id");
+        let with = BTreeMap::from([("distill".to_string(), setting(Some("model-a")))]);
+        assert_eq!(validate_tasks(&with), Ok(()));
+        let misplaced = BTreeMap::from([("seq2seq".to_string(), setting(Some("model-a")))]);
+        let error = validate_tasks(&misplaced).unwrap_err();
+        assert_eq!(error.field, "tasks[seq2seq].teacher_model_id");
+        assert_eq!(error.value, "model-a");
     }
 }

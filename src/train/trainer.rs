@@ -16,12 +16,13 @@ use tracing::info;
 use super::checkpoint::{self, Checkpoint, CheckpointError, RngState, TrainingState};
 use super::dataset::{TrainingData, load_training_data};
 use super::metrics::{accuracy, macro_f1};
-use super::objective::{Example, Origin, TOTAL, joint_loss, training_input};
+use super::objective::{Example, LossContext, Origin, TOTAL, joint_loss, training_input};
+use super::teacher::{TeacherError, teacher_logits as model_teacher_logits};
 use super::optim::AdamW;
 use super::progress::{Evaluation, Progress, ProgressSink};
 use super::schedule::LinearSchedule;
 use super::spec::{EncoderSpec, TrainingSpec};
-use super::tasks::ActiveTasks;
+use super::tasks::{ActiveTasks, model_teacher as model_teacher_setting};
 use crate::data::{DataError, LabelMap, RawRecord};
 use crate::model::folder::{self, FolderError};
 use crate::model::{
@@ -31,7 +32,7 @@ use crate::model::{
 use crate::text::{TextError, TextTokenizer, encode_pair, encode_text};
 
 /// Records per forward pass during evaluation.
-const EVAL_BATCH_SIZE: usize = 64;
+pub(crate) const EVAL_BATCH_SIZE: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -45,6 +46,8 @@ pub enum TrainError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Folder(#[from] FolderError),
+    #[error(transparent)]
+    Teacher(#[from] TeacherError),
     #[error("the job was cancelled")]
     Cancelled,
     #[error("the job was suspended for a server shutdown")]
@@ -135,7 +138,30 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     let steps_per_epoch = pool.len().div_ceil(hyper.batch_size) as u64;
     let total_steps = steps_per_epoch * hyper.epochs as u64;
     let schedule = LinearSchedule::new(hyper.learning_rate, hyper.warmup_ratio, total_steps);
-    let pad_id = tokenizer.special().pad;
+    let special = tokenizer.special();
+    let pad_id = special.pad;
+    let model_teacher = match model_teacher_setting(&spec.tasks) {
+        Some(teacher) if tasks.needs_model_teacher() => {
+            // Raw texts in record index order: the training records, then
+            // the descriptions as added records and as partners.
+            let descriptions = data.labels.entries().iter().map(|e| e.description.as_str());
+            let texts: Vec<&str> = data
+                .train
+                .iter()
+                .map(|r| r.text.as_str())
+                .chain(descriptions.clone())
+                .chain(descriptions)
+                .collect();
+            Some(model_teacher_logits(
+                &teacher.model_id,
+                &teacher.dir,
+                &texts,
+                &data.labels,
+                context.device,
+            )?)
+        }
+        _ => None,
+    };
 
     let mut run = RunState::fresh(hyper.seed);
     if let Some(saved) = checkpoint::load(&context.checkpoint_dir, context.device)? {
@@ -176,16 +202,15 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
                 return Err(TrainError::Suspended);
             }
             let batch = assemble_batch(chunk, &pool, &descriptions, tasks.pairs_with_descriptions());
-            let losses = joint_loss(
-                &model,
-                &batch,
-                &tasks,
-                run.teacher.as_deref(),
-                pad_id,
+            let loss_context = LossContext {
+                epoch_teacher: run.teacher.as_deref(),
+                model_teacher: model_teacher.as_deref(),
+                special,
                 dtype,
-                context.device,
-                &mut mode,
-            )?;
+                device: context.device,
+                step_seed: step_seed(hyper.seed, run.step),
+            };
+            let losses = joint_loss(&model, &batch, &tasks, &loss_context, &mut mode)?;
             let grads = losses.total.backward()?;
             let norm = optimizer.gradient_norm(&grads)?;
             let scale = match hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {
@@ -297,6 +322,12 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
         best: best_evaluation,
         num_labels: data.labels.len(),
     })
+}
+
+/// Seed of the random choices of one step, from the job's seed and the
+/// step number, so that a resumed job draws what an uninterrupted one does.
+fn step_seed(seed: u64, step: u64) -> u64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(step)
 }
 
 /// The tokenizer, shape and parameters a job starts from.

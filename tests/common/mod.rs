@@ -111,7 +111,7 @@ pub fn seq2seq(weight: f32) -> Vec<pb::TaskSpec> {
     vec![pb::TaskSpec {
         name: "seq2seq".to_string(),
         weight,
-        options: Default::default(),
+        ..Default::default()
     }]
 }
 

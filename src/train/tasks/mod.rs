@@ -7,7 +7,8 @@
 //! [`REGISTRY`].
 
 mod description_records;
-mod self_distill;
+mod distill;
+mod mlm;
 mod seq2seq;
 mod similarity;
 
@@ -17,6 +18,7 @@ use candle_core::{Device, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ClassifierOutput, InputBatch, TextClassifier};
+use crate::text::SpecialIds;
 
 use super::objective::Example;
 
@@ -27,6 +29,16 @@ pub struct TaskSetting {
     /// Named numeric options, such as the similarity `scale`.
     #[serde(default)]
     pub options: BTreeMap<String, f64>,
+    /// The finished model a `distill` task learns from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherModel>,
+}
+
+/// A finished model used as a teacher, with its folder on the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeacherModel {
+    pub model_id: String,
+    pub dir: std::path::PathBuf,
 }
 
 /// One training batch and the forward pass over it.
@@ -35,9 +47,17 @@ pub struct TaskBatch<'a> {
     pub examples: &'a [&'a Example],
     pub input: &'a InputBatch,
     pub output: &'a ClassifierOutput,
-    /// Teacher logits of every record by [`Example::index`], when a task
-    /// needs them and a teacher exists.
-    pub teacher: Option<&'a [Vec<f32>]>,
+    /// Logits of the model at the end of the previous epoch for every
+    /// record by [`Example::index`], from the second epoch on.
+    pub epoch_teacher: Option<&'a [Vec<f32>]>,
+    /// Logits of a finished teacher model for every record by
+    /// [`Example::index`], when a task asked for one.
+    pub model_teacher: Option<&'a [Vec<f32>]>,
+    pub special: SpecialIds,
+    /// Seed of the step's random choices.
+    pub step_seed: u64,
+    /// True in training (dropout on), false in evaluation and checks.
+    pub train: bool,
     pub device: &'a Device,
 }
 
@@ -74,6 +94,11 @@ pub trait Task: Send + Sync {
         false
     }
 
+    /// Returns true when the task uses teacher logits from a finished model.
+    fn needs_model_teacher(&self) -> bool {
+        false
+    }
+
     /// Computes the task's unweighted loss on the batch, or returns `None`
     /// when the batch contains nothing for this task.
     fn loss(&self, batch: &TaskBatch<'_>) -> Result<Option<Tensor>>;
@@ -88,7 +113,9 @@ pub const REGISTRY: &[(&str, Constructor)] = &[
     ("similarity", similarity::build_plain),
     ("similarity_masked", similarity::build_masked),
     ("description_records", description_records::build),
-    ("self_distill", self_distill::build),
+    ("mlm", mlm::build),
+    ("self_distill", distill::build_epoch),
+    ("distill", distill::build_model),
 ];
 
 /// Names of the registered tasks, for error messages.
@@ -152,4 +179,13 @@ impl ActiveTasks {
     pub fn needs_epoch_teacher(&self) -> bool {
         self.any(|t| t.needs_epoch_teacher())
     }
+
+    pub fn needs_model_teacher(&self) -> bool {
+        self.any(|t| t.needs_model_teacher())
+    }
+}
+
+/// The teacher model of a job's `distill` task, if it has one.
+pub fn model_teacher(settings: &BTreeMap<String, TaskSetting>) -> Option<&TeacherModel> {
+    settings.values().find_map(|setting| setting.teacher.as_ref())
 }

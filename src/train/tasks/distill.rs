@@ -1,7 +1,11 @@
-//! `self_distill`: soft targets `p = softmax(z_teacher / T)` from the model
-//! as it was at the end of the previous epoch, and the loss
-//! `T² · KL(p ‖ softmax(z / T))` averaged over the batch. The task is
-//! inactive in the first epoch, which has no teacher yet.
+//! Distillation: soft targets `p = softmax(z_teacher / T)` and the loss
+//! `T² · KL(p ‖ softmax(z / T))` averaged over the batch.
+//!
+//! - `self_distill` takes the teacher logits from the model as it was at
+//!   the end of the previous epoch; it is inactive in the first epoch,
+//!   which has no teacher yet.
+//! - `distill` takes them from a finished model named by the job, computed
+//!   once at the start with that model's own tokenizer on the raw texts.
 
 use std::collections::BTreeMap;
 
@@ -12,17 +16,33 @@ use super::{Task, TaskBatch, check_options};
 /// Default distillation temperature.
 const DEFAULT_TEMPERATURE: f64 = 2.0;
 
-pub fn build(options: &BTreeMap<String, f64>) -> std::result::Result<Box<dyn Task>, String> {
+/// Where the teacher logits come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Teacher {
+    PreviousEpoch,
+    FinishedModel,
+}
+
+pub fn build_epoch(options: &BTreeMap<String, f64>) -> std::result::Result<Box<dyn Task>, String> {
+    build(options, Teacher::PreviousEpoch)
+}
+
+pub fn build_model(options: &BTreeMap<String, f64>) -> std::result::Result<Box<dyn Task>, String> {
+    build(options, Teacher::FinishedModel)
+}
+
+fn build(options: &BTreeMap<String, f64>, teacher: Teacher) -> std::result::Result<Box<dyn Task>, String> {
     check_options(options, &["T"])?;
     let temperature = options.get("T").copied().unwrap_or(DEFAULT_TEMPERATURE);
     if !(temperature.is_finite() && temperature > 0.0 && temperature <= 100.0) {
         return Err(format!("option T = {temperature}: must be above 0 and at most 100"));
     }
-    Ok(Box::new(SelfDistill { temperature }))
+    Ok(Box::new(Distill { temperature, teacher }))
 }
 
-struct SelfDistill {
+struct Distill {
     temperature: f64,
+    teacher: Teacher,
 }
 
 /// `T² · KL(softmax(teacher / T) ‖ softmax(student / T))`, averaged over rows.
@@ -36,17 +56,31 @@ pub fn distillation_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -
     kl * (temperature * temperature / rows)
 }
 
-impl Task for SelfDistill {
+impl Task for Distill {
     fn name(&self) -> &'static str {
-        "self_distill"
+        match self.teacher {
+            Teacher::PreviousEpoch => "self_distill",
+            Teacher::FinishedModel => "distill",
+        }
     }
 
     fn needs_epoch_teacher(&self) -> bool {
-        true
+        self.teacher == Teacher::PreviousEpoch
+    }
+
+    fn needs_model_teacher(&self) -> bool {
+        self.teacher == Teacher::FinishedModel
     }
 
     fn loss(&self, batch: &TaskBatch<'_>) -> Result<Option<Tensor>> {
-        let Some(teacher) = batch.teacher else {
+        let logits = match self.teacher {
+            Teacher::PreviousEpoch => batch.epoch_teacher,
+            Teacher::FinishedModel => batch.model_teacher,
+        };
+        let Some(teacher) = logits else {
+            if self.teacher == Teacher::FinishedModel {
+                candle_core::bail!("the distill task has no teacher logits");
+            }
             return Ok(None);
         };
         let classes = batch.output.logits.dim(1)?;
@@ -95,8 +129,8 @@ mod tests {
 
     #[test]
     fn temperature_option_is_checked() {
-        assert!(build(&BTreeMap::from([("T".to_string(), 0.0)])).is_err());
-        assert!(build(&BTreeMap::from([("T".to_string(), 3.0)])).is_ok());
-        assert!(build(&BTreeMap::from([("t".to_string(), 3.0)])).is_err());
+        assert!(build_epoch(&BTreeMap::from([("T".to_string(), 0.0)])).is_err());
+        assert!(build_epoch(&BTreeMap::from([("T".to_string(), 3.0)])).is_ok());
+        assert!(build_model(&BTreeMap::from([("t".to_string(), 3.0)])).is_err());
     }
 }
