@@ -95,6 +95,12 @@ fn encoder(store: &Store, roots: &ModelRoots, request: Option<&pb::EncoderSpec>)
     }
 }
 
+/// The float64 nearest the shortest decimal form of a float32, so that a
+/// weight sent as 0.2 is stored and shown as 0.2.
+fn decimal(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
+}
+
 fn tasks(store: &Store, request: &[pb::TaskSpec]) -> Result<BTreeMap<String, TaskSetting>, Status> {
     let mut tasks = BTreeMap::new();
     for (index, task) in request.iter().enumerate() {
@@ -119,7 +125,7 @@ fn tasks(store: &Store, request: &[pb::TaskSpec]) -> Result<BTreeMap<String, Tas
             }
         };
         let setting = TaskSetting {
-            weight: f64::from(task.weight),
+            weight: decimal(task.weight),
             options: task.options.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             teacher,
         };

@@ -114,7 +114,7 @@ pub async fn serve_with_metrics(
     let roots = Arc::new(ModelRoots::new(&config.model_roots)?);
     for folder in &config.imports {
         let registered = register_model(&store, folder)
-            .map_err(|e| anyhow::anyhow!("--import {}: {e}", folder.display()))?;
+            .map_err(|e| anyhow::anyhow!("--import: {e}"))?;
         info!(
             model_id = %registered.row.id,
             folder = %folder.display(),
