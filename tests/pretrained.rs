@@ -150,7 +150,7 @@ fn labelaug_logits(folder: &Path, texts: &[String]) -> Vec<Vec<f32>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn minilm_fine_tunes_exports_and_registers_again() {
+async fn minilm_fine_tune_export_and_register() {
     let minilm = common::minilm_dir();
     let root = minilm.parent().unwrap().to_path_buf();
     let exports = tempfile::tempdir().unwrap();
@@ -293,7 +293,7 @@ fn demo_request(train: String, encoder: Option<pb::EncoderSpec>) -> pb::StartTra
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploaded_checkpoint_trains_and_bad_uploads_leave_nothing() {
+async fn checkpoint_upload_trains_and_cleans_up() {
     let server = TestServer::start().await;
     let mut client = server.client().await;
     let uploaded = client::upload_checkpoint(&mut client, &tiny_checkpoint(), "tiny-bert")
@@ -421,6 +421,25 @@ async fn server_paths_are_confined_to_model_roots() {
     let job_id = client.start_training(start(root.join("tiny"))).await.expect("inside the root").into_inner().job_id;
     let job = wait_for_end(&mut client, &job_id, Duration::from_secs(300)).await;
     assert_eq!(pb::JobState::try_from(job.state), Ok(pb::JobState::Succeeded), "{}", job.error);
+
+    // Weights under names that are not BERT's fail the job, naming a tensor,
+    // rather than training from random weights.
+    let renamed = root.join("renamed");
+    std::fs::create_dir_all(&renamed).unwrap();
+    for file in ["config.json", "tokenizer_config.json", "vocab.txt"] {
+        std::fs::copy(tiny_checkpoint().join(file), renamed.join(file)).unwrap();
+    }
+    let tensors: std::collections::HashMap<String, Tensor> = labelaug::model::folder::read_weights(&tiny_checkpoint(), &Device::Cpu)
+        .unwrap()
+        .tensors
+        .into_iter()
+        .map(|(name, tensor)| (format!("model.{name}"), tensor))
+        .collect();
+    candle_core::safetensors::save(&tensors, renamed.join("model.safetensors")).unwrap();
+    let job_id = client.start_training(start(renamed)).await.expect("StartTraining").into_inner().job_id;
+    let job = wait_for_end(&mut client, &job_id, Duration::from_secs(300)).await;
+    assert_eq!(pb::JobState::try_from(job.state), Ok(pb::JobState::Failed));
+    assert!(job.error.contains("embeddings.") && job.error.contains("bert. prefix"), "{}", job.error);
     server.stop().await;
 
     // Without --model-root no server path is accepted.

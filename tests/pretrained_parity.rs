@@ -82,7 +82,7 @@ fn run(model: &TextClassifier, ids: &[u32], type_ids: &[u32]) -> (Vec<f32>, Vec<
 fn load_encoder(dir: &Path) -> (FolderConfig, TextTokenizer, TextClassifier, ParamStore) {
     let config = folder::read_config(dir).unwrap();
     let tokenizer = folder::read_tokenizer(dir, config.encoder.vocab_size).unwrap();
-    let tensors = folder::read_weights(dir, &Device::Cpu).unwrap();
+    let tensors = folder::read_weights(dir, &Device::Cpu).unwrap().tensors;
     let mut params = ParamStore::from_tensors(tensors, Some(0), DType::F32, &Device::Cpu).unwrap();
     let model = TextClassifier::new(&mut params, &config.encoder, 2, false).unwrap();
     (config, tokenizer, model, params)
@@ -152,7 +152,7 @@ fn write_classifier_folder(minilm: &Path, reference: &Value, target: &Path) {
 }
 
 #[test]
-fn hugging_face_classifier_folder_gives_transformers_logits() {
+fn hf_classifier_matches_transformers_logits() {
     let minilm = common::minilm_dir();
     let reference = fixture("minilm_classifier.json");
     let dir = tempfile::tempdir().unwrap();
@@ -176,7 +176,7 @@ fn hugging_face_classifier_folder_gives_transformers_logits() {
 }
 
 #[test]
-fn pytorch_pickle_checkpoint_with_vocab_txt_matches_transformers() {
+fn pickle_checkpoint_matches_transformers() {
     let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/tiny_bin");
     let reference = fixture("tiny_bin/expected.json");
     let (config, tokenizer, model, params) = load_encoder(&dir);

@@ -155,9 +155,11 @@ pub async fn list_models(store: Arc<Store>) -> Result<pb::ListModelsResponse, St
 }
 
 /// Deletes a model's record, evicts it from the cache and removes its files.
+/// A model that a queued or running job learns from is FAILED_PRECONDITION.
 ///
-/// NOTE: no job reads a finished model yet. Once a job can use a model as a
-/// distillation teacher, deleting a model in use must be FAILED_PRECONDITION.
+/// NOTE: the teacher check and the deletion are two steps, so a StartTraining
+/// that validates its teacher between them starts a job that fails when it
+/// loads the deleted teacher.
 pub async fn delete_model(store: Arc<Store>, registry: Arc<ModelRegistry>, model_id: String) -> Result<(), Status> {
     tokio::task::spawn_blocking(move || {
         let row = store

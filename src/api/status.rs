@@ -50,8 +50,9 @@ pub fn join_error(error: tokio::task::JoinError) -> Status {
     Status::internal(format!("internal error: {error}"))
 }
 
-/// A path outside the model roots is PERMISSION_DENIED; a missing folder
-/// inside them NOT_FOUND.
+/// Maps a model-root error: a path outside the roots is PERMISSION_DENIED, a
+/// missing folder inside them NOT_FOUND, a file where a folder belongs
+/// INVALID_ARGUMENT and an unreadable folder FAILED_PRECONDITION.
 pub fn root_error(error: &RootError) -> Status {
     match error {
         RootError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {

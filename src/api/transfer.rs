@@ -17,7 +17,7 @@ use super::status::{invalid, jobs_error, join_error, root_error, transfer_error}
 use crate::jobs::{JobsError, Store, new_id};
 use crate::model::ModelRoots;
 use crate::pb;
-use crate::serve::{FolderTransferError, check_file_name, folder_files, register_model};
+use crate::serve::{FolderTransferError, accept_checkpoint, check_file_name, folder_files, register_model};
 
 /// Bytes per exported chunk.
 const EXPORT_CHUNK_BYTES: usize = 1 << 20;
@@ -55,6 +55,10 @@ fn file_name_status(error: &FolderTransferError, field: &str) -> Status {
 
 /// Receives a checkpoint folder, checks it loads, and stores it under a
 /// new checkpoint id.
+///
+/// NOTE: no RPC deletes an uploaded checkpoint yet, so each upload keeps its
+/// disk space (up to --max-checkpoint-bytes) until an operator removes
+/// `pretrained/<id>` from the data dir.
 pub async fn upload_checkpoint(
     store: Arc<Store>,
     mut stream: Streaming<pb::UploadCheckpointRequest>,
@@ -97,7 +101,11 @@ pub async fn upload_checkpoint(
                 return Err(invalid(&field, "", "the file was sent already; send a file's chunks together"));
             }
             if files.len() == MAX_CHECKPOINT_FILES {
-                return Err(invalid(&field, "", "a checkpoint holds at most 64 files"));
+                return Err(invalid(
+                    &field,
+                    "",
+                    &format!("a checkpoint has at most {MAX_CHECKPOINT_FILES} files"),
+                ));
             }
             if let Some((_, file)) = current.take() {
                 file.sync_all().await.map_err(|e| io_status(&staging.path, e))?;
@@ -121,15 +129,26 @@ pub async fn upload_checkpoint(
         file.sync_all().await.map_err(|e| io_status(&staging.path, e))?;
     }
 
-    let check_path = staging.path.clone();
     let target = store.pretrained_path(&id);
-    let accept_target = target.clone();
-    tokio::task::spawn_blocking(move || crate::serve::accept_checkpoint(&check_path, &accept_target))
-        .await
-        .map_err(join_error)?
-        .map_err(|e| Status::invalid_argument(format!("checkpoint {name:?}: {e}")))?;
-    let mut staging = staging;
-    staging.keep = true;
+    // The staging guard moves into the check, so that a client leaving now
+    // cannot remove the folder while it is checked and renamed.
+    let accepted = tokio::task::spawn_blocking(move || {
+        let mut staging = staging;
+        let accepted = accept_checkpoint(&staging.path, &target);
+        staging.keep = accepted.is_ok();
+        accepted
+    })
+    .await
+    .map_err(join_error)?;
+    if let Err(error) = accepted {
+        warn!(checkpoint_id = %id, name, %error, "checkpoint rejected");
+        return Err(match error {
+            FolderTransferError::Checkpoint { source, .. } => {
+                Status::invalid_argument(format!("checkpoint {name:?}: {source}"))
+            }
+            other => transfer_error(&other),
+        });
+    }
     files.sort();
     info!(checkpoint_id = %id, name, size, files = files.len(), "checkpoint uploaded");
     Ok(pb::UploadCheckpointResponse {
@@ -171,10 +190,17 @@ pub async fn export(store: Arc<Store>, model_id: String) -> Result<ReceiverStrea
     let (sender, receiver) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         for path in files {
-            if let Err(status) = send_file(&path, &sender) {
-                warn!(model_id = %model_id, path = %path.display(), error = %status.message(), "export stopped");
-                let _ = sender.blocking_send(Err(status));
-                return;
+            match send_file(&path, &sender) {
+                Ok(true) => {}
+                Ok(false) => {
+                    info!(model_id = %model_id, "export stopped: the client went away");
+                    return;
+                }
+                Err(status) => {
+                    warn!(model_id = %model_id, path = %path.display(), error = %status.message(), "export failed");
+                    let _ = sender.blocking_send(Err(status));
+                    return;
+                }
             }
         }
         info!(model_id = %model_id, "model exported");
@@ -183,7 +209,8 @@ pub async fn export(store: Arc<Store>, model_id: String) -> Result<ReceiverStrea
 }
 
 /// Sends one file in chunks; an empty file is one chunk without data.
-fn send_file(path: &Path, sender: &mpsc::Sender<Result<pb::FileChunk, Status>>) -> Result<(), Status> {
+/// Returns false when the client has gone away.
+fn send_file(path: &Path, sender: &mpsc::Sender<Result<pb::FileChunk, Status>>) -> Result<bool, Status> {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -195,7 +222,7 @@ fn send_file(path: &Path, sender: &mpsc::Sender<Result<pb::FileChunk, Status>>) 
         let read = read_full(&mut file, &mut data).map_err(|e| io_status(path, e))?;
         data.truncate(read);
         if read == 0 && !first {
-            return Ok(());
+            return Ok(true);
         }
         first = false;
         let chunk = pb::FileChunk {
@@ -203,11 +230,10 @@ fn send_file(path: &Path, sender: &mpsc::Sender<Result<pb::FileChunk, Status>>) 
             data,
         };
         if sender.blocking_send(Ok(chunk)).is_err() {
-            // The client went away.
-            return Ok(());
+            return Ok(false);
         }
         if read < EXPORT_CHUNK_BYTES {
-            return Ok(());
+            return Ok(true);
         }
     }
 }

@@ -4,18 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::Client;
+use super::{Client, UPLOAD_CHUNK_BYTES, read_chunk};
 use crate::pb;
 use crate::serve::check_file_name;
 
-const CHUNK_BYTES: usize = 1 << 20;
-
-/// The files of a checkpoint folder to upload: regular files directly
+/// Lists the files of a checkpoint folder to upload: regular files directly
 /// inside it, hidden ones left out, sorted by name.
 pub fn checkpoint_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("failed to read the folder {}", dir.display()))?;
@@ -59,23 +57,13 @@ pub async fn upload_checkpoint(
                 .with_context(|| format!("failed to open {}", path.display()))?;
             let mut first = true;
             loop {
-                let mut data = vec![0u8; CHUNK_BYTES];
-                let mut filled = 0;
-                while filled < data.len() {
-                    let read = file
-                        .read(&mut data[filled..])
-                        .await
-                        .with_context(|| format!("failed to read {}", path.display()))?;
-                    if read == 0 {
-                        break;
-                    }
-                    filled += read;
-                }
+                let data = read_chunk(&mut file, &path).await?;
+                let filled = data.len();
+                // An empty file is sent as one chunk without data.
                 if filled == 0 && !first {
                     break;
                 }
                 first = false;
-                data.truncate(filled);
                 let chunk = pb::UploadCheckpointRequest {
                     part: Some(pb::upload_checkpoint_request::Part::File(pb::FileChunk {
                         path: file_name.clone(),
@@ -86,42 +74,51 @@ pub async fn upload_checkpoint(
                     // The call ended early; its status says why.
                     return Ok(());
                 }
-                if filled < CHUNK_BYTES {
+                if filled < UPLOAD_CHUNK_BYTES {
                     break;
                 }
             }
         }
         anyhow::Ok(())
     });
-    let response = client
-        .upload_checkpoint(ReceiverStream::new(receiver))
-        .await
-        .with_context(|| format!("upload of the checkpoint {} failed", dir.display()))?;
-    reader.await.context("the file reader stopped")??;
+    let call = client.upload_checkpoint(ReceiverStream::new(receiver));
+    tokio::pin!(call);
+    let mut reader = reader;
+    // A local read error must cancel the call: ending the stream cleanly
+    // would let the server accept a cut-off folder.
+    let response = tokio::select! {
+        response = &mut call => response,
+        read = &mut reader => {
+            read.context("the file reader stopped")??;
+            call.await
+        }
+    };
+    let response = response.with_context(|| format!("upload of the checkpoint {} failed", dir.display()))?;
     Ok(response.into_inner())
 }
 
 /// Writes the files of model `model_id` into `out`, which must not exist
-/// or be empty; a failed export leaves no folder behind.
+/// or be empty. The files arrive in a staging folder beside `out` that is
+/// renamed into place, so a failed export leaves `out` as it was.
 pub async fn export_model(client: &mut Client, model_id: &str, out: &Path) -> anyhow::Result<Vec<String>> {
     if out.exists() {
         let mut entries = std::fs::read_dir(out).with_context(|| format!("{} is not a readable folder", out.display()))?;
         if entries.next().is_some() {
-            bail!("{} exists and is not empty", out.display());
+            bail!("{} exists and is not empty; choose a new --out folder", out.display());
         }
-        std::fs::remove_dir(out).with_context(|| format!("failed to replace the empty folder {}", out.display()))?;
     }
     let mut staging_name = out.file_name().unwrap_or_default().to_os_string();
-    staging_name.push(".partial");
+    staging_name.push(format!(".{}.partial", uuid::Uuid::new_v4().simple()));
     let staging = out.with_file_name(staging_name);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).with_context(|| format!("failed to remove {}", staging.display()))?;
-    }
     std::fs::create_dir_all(&staging).with_context(|| format!("failed to create {}", staging.display()))?;
     let written = receive_files(client, model_id, &staging).await;
     match written {
         Ok(files) => {
-            std::fs::rename(&staging, out).with_context(|| format!("failed to move the export to {}", out.display()))?;
+            // rename replaces an empty folder at `out`.
+            if let Err(error) = std::fs::rename(&staging, out) {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(error).with_context(|| format!("failed to move the export to {}", out.display()));
+            }
             Ok(files)
         }
         Err(error) => {

@@ -126,6 +126,25 @@ pub fn format_from_extension(path: &Path) -> anyhow::Result<Format> {
     }
 }
 
+/// Reads the next `UPLOAD_CHUNK_BYTES` of `file`, fewer at its end. An empty
+/// chunk means the file has ended.
+pub(crate) async fn read_chunk(file: &mut tokio::fs::File, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut chunk = vec![0u8; UPLOAD_CHUNK_BYTES];
+    let mut filled = 0;
+    while filled < chunk.len() {
+        let read = file
+            .read(&mut chunk[filled..])
+            .await
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    chunk.truncate(filled);
+    Ok(chunk)
+}
+
 /// Streams a local file to the server and returns its upload response.
 pub async fn upload_file(client: &mut Client, path: &Path, format: Format) -> anyhow::Result<pb::UploadDatasetResponse> {
     let mut file = tokio::fs::File::open(path)
@@ -142,22 +161,10 @@ pub async fn upload_file(client: &mut Client, path: &Path, format: Format) -> an
         })),
     }];
     loop {
-        let mut chunk = vec![0u8; UPLOAD_CHUNK_BYTES];
-        let mut filled = 0;
-        while filled < chunk.len() {
-            let read = file
-                .read(&mut chunk[filled..])
-                .await
-                .with_context(|| format!("failed to read {}", path.display()))?;
-            if read == 0 {
-                break;
-            }
-            filled += read;
-        }
-        if filled == 0 {
+        let chunk = read_chunk(&mut file, path).await?;
+        if chunk.is_empty() {
             break;
         }
-        chunk.truncate(filled);
         messages.push(pb::UploadDatasetRequest {
             part: Some(pb::upload_dataset_request::Part::Chunk(chunk)),
         });

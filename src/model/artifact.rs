@@ -29,7 +29,7 @@ use crate::data::{LabelEntry, LabelMap};
 use crate::text::TextTokenizer;
 
 const LABELS_FILE: &str = "labels.json";
-const METADATA_FILE: &str = "training.json";
+const METADATA_FILE: &str = folder::TRAINING_FILE;
 const AUXILIARY_FILE: &str = "auxiliary_heads.safetensors";
 const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
 
@@ -103,14 +103,22 @@ pub struct ModelParts<'a> {
 }
 
 impl ModelArtifact {
-    /// Writes a model folder at `dir` (which must not exist yet).
+    /// Writes a model folder at `dir` (which must not exist yet). A failed
+    /// write leaves neither `dir` nor its staging folder behind.
     pub fn save(dir: &Path, parts: &ModelParts<'_>) -> Result<(), ArtifactError> {
         let staging = staging_path(dir);
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(write_error(&staging))?;
         }
         fs::create_dir_all(&staging).map_err(write_error(&staging))?;
+        let written = Self::write_parts(&staging, parts).and_then(|()| fs::rename(&staging, dir).map_err(write_error(dir)));
+        if written.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        written
+    }
 
+    fn write_parts(staging: &Path, parts: &ModelParts<'_>) -> Result<(), ArtifactError> {
         let labels = parts.labels;
         let config_file = ConfigFile {
             model_type: "bert".to_string(),
@@ -136,9 +144,8 @@ impl ModelArtifact {
         write_json(&staging.join(CONFIG_FILE), &config_file)?;
         write_json(&staging.join(LABELS_FILE), labels)?;
         write_json(&staging.join(METADATA_FILE), parts.metadata)?;
-        save_weights(&staging, parts.params)?;
-        save_tokenizer(&staging, parts.tokenizer, parts.max_length)?;
-        fs::rename(&staging, dir).map_err(write_error(dir))
+        save_weights(staging, parts.params)?;
+        save_tokenizer(staging, parts.tokenizer, parts.max_length)
     }
 
     /// Loads a model folder: one written by [`ModelArtifact::save`], or a
@@ -148,13 +155,13 @@ impl ModelArtifact {
         let labels = labels_of(dir, &config)?;
         let metadata = read_optional_json::<ModelMetadata>(&dir.join(METADATA_FILE))?;
         let tokenizer = folder::read_tokenizer(dir, config.encoder.vocab_size)?;
-        let tensors = folder::read_weights(dir, device)?;
-        let weights = dir.join(SAFETENSORS_FILE);
+        let weights = folder::read_weights(dir, device)?;
+        let weights_path = weights.path;
         let weights_error = |source| ArtifactError::Weights {
-            path: weights.clone(),
+            path: weights_path.clone(),
             source,
         };
-        let mut params = ParamStore::from_tensors(tensors, None, DType::F32, device).map_err(weights_error)?;
+        let mut params = ParamStore::from_tensors(weights.tensors, None, DType::F32, device).map_err(weights_error)?;
         let model =
             TextClassifier::new(&mut params, &config.encoder, labels.len(), false).map_err(weights_error)?;
         let positions = config.encoder.max_position_embeddings;

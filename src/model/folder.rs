@@ -24,6 +24,8 @@ pub const PYTORCH_FILE: &str = "pytorch_model.bin";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+/// labelaug's record of how it trained a model.
+pub const TRAINING_FILE: &str = "training.json";
 
 /// Prefix of the encoder's tensors in `BertFor*` checkpoints.
 const ENCODER_PREFIX: &str = "bert.";
@@ -71,7 +73,10 @@ pub struct FolderConfig {
     pub encoder: EncoderConfig,
     /// Class names in index order, from `id2label`; `None` without one.
     pub labels: Option<Vec<String>>,
-    /// Maximum input length labelaug trained the model with, if it did.
+    /// Maximum input length labelaug trained the model with. Only folders
+    /// that labelaug wrote (with `training.json`) carry it, since older
+    /// transformers versions wrote a generation `max_length` of 20 into
+    /// every `config.json`.
     pub max_length: Option<usize>,
 }
 
@@ -111,6 +116,7 @@ pub fn read_config(dir: &Path) -> Result<FolderConfig, FolderError> {
             encoder.hidden_size, encoder.num_attention_heads
         )));
     }
+    check_sizes(&encoder).map_err(invalid)?;
     let labels = match value.get("id2label") {
         Some(Value::Object(map)) if !map.is_empty() => {
             let mut names = vec![None; map.len()];
@@ -123,7 +129,9 @@ pub fn read_config(dir: &Path) -> Result<FolderConfig, FolderError> {
                 let name = name
                     .as_str()
                     .ok_or_else(|| invalid(format!("id2label[{key}] is not a string")))?;
-                names[index] = Some(name.to_string());
+                if names[index].replace(name.to_string()).is_some() {
+                    return Err(invalid(format!("id2label gives index {index} twice (key {key:?})")));
+                }
             }
             Some(names.into_iter().flatten().collect())
         }
@@ -132,12 +140,32 @@ pub fn read_config(dir: &Path) -> Result<FolderConfig, FolderError> {
     let max_length = value
         .get("max_length")
         .and_then(Value::as_u64)
+        .filter(|length| *length >= 3 && dir.join(TRAINING_FILE).is_file())
         .map(|length| length as usize);
     Ok(FolderConfig {
         encoder,
         labels,
         max_length,
     })
+}
+
+/// Rejects shapes outside what BERT-architecture checkpoints use, before
+/// anything is allocated for them.
+fn check_sizes(encoder: &EncoderConfig) -> Result<(), String> {
+    let limits = [
+        ("vocab_size", encoder.vocab_size, 1, 1_000_000),
+        ("hidden_size", encoder.hidden_size, 1, 8192),
+        ("num_hidden_layers", encoder.num_hidden_layers, 1, 96),
+        ("intermediate_size", encoder.intermediate_size, 1, 65_536),
+        ("max_position_embeddings", encoder.max_position_embeddings, 2, 65_536),
+        ("type_vocab_size", encoder.type_vocab_size, 1, 16),
+    ];
+    for (field, value, low, high) in limits {
+        if !(low..=high).contains(&value) {
+            return Err(format!("{field} {value} is outside {low} to {high}"));
+        }
+    }
+    Ok(())
 }
 
 fn check_setting(
@@ -214,9 +242,15 @@ pub fn tokenizer_max_length(dir: &Path) -> Option<usize> {
         .map(|length| length as usize)
 }
 
+/// Weights of a folder under labelaug's names, and the file they came from.
+pub struct Weights {
+    pub tensors: HashMap<String, Tensor>,
+    pub path: PathBuf,
+}
+
 /// Loads the weights under labelaug's parameter names (no `bert.` prefix,
 /// `weight`/`bias` for LayerNorm), dropping buffers such as `position_ids`.
-pub fn read_weights(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, FolderError> {
+pub fn read_weights(dir: &Path, device: &Device) -> Result<Weights, FolderError> {
     let safetensors = dir.join(SAFETENSORS_FILE);
     let pytorch = dir.join(PYTORCH_FILE);
     let (tensors, path) = if safetensors.is_file() {
@@ -241,7 +275,7 @@ pub fn read_weights(dir: &Path, device: &Device) -> Result<HashMap<String, Tenso
             named.insert(name, tensor);
         }
     }
-    Ok(named)
+    Ok(Weights { tensors: named, path })
 }
 
 /// labelaug's name for a checkpoint tensor, `None` for buffers.
@@ -385,11 +419,26 @@ mod tests {
         );
         let config = read_config(dir.path()).unwrap();
         assert_eq!(config.labels, Some(vec!["a".to_string(), "b".to_string(), "c".to_string()]));
-        assert_eq!(config.max_length, Some(24));
+        // Without training.json the max_length is transformers' generation setting.
+        assert_eq!(config.max_length, None);
+        fs::write(dir.path().join(TRAINING_FILE), "{}").unwrap();
+        assert_eq!(read_config(dir.path()).unwrap().max_length, Some(24));
 
         write_config(dir.path(), serde_json::json!({"id2label": {"0": "a", "5": "b"}}));
         let error = read_config(dir.path()).unwrap_err().to_string();
         assert!(error.contains("\"5\""), "{error}");
+
+        write_config(dir.path(), serde_json::json!({"id2label": {"0": "a", "00": "b"}}));
+        let error = read_config(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("twice"), "{error}");
+    }
+
+    #[test]
+    fn oversized_shapes_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), serde_json::json!({"vocab_size": 1_000_000_000u64}));
+        let error = read_config(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("vocab_size 1000000000"), "{error}");
     }
 
     #[test]
@@ -397,7 +446,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = read_config(dir.path()).unwrap_err().to_string();
         assert!(error.contains("config.json") && error.contains("does not exist"), "{error}");
-        let error = read_weights(dir.path(), &Device::Cpu).unwrap_err().to_string();
+        let error = read_weights(dir.path(), &Device::Cpu).err().unwrap().to_string();
         assert!(error.contains("model.safetensors") && error.contains("pytorch_model.bin"), "{error}");
         let error = read_tokenizer(dir.path(), 100).err().unwrap().to_string();
         assert!(error.contains("vocab.txt"), "{error}");

@@ -1,13 +1,21 @@
 //! The server folders that requests may name model files in
 //! (`serve --model-root`). A path is resolved with symbolic links and `..`
 //! followed before it is compared, so no name leads out of a root.
+//!
+//! NOTE: the check runs when a request arrives. A training job reads the
+//! folder when it starts, so a file replaced in between (for example by a
+//! link out of the root) is read as it is then, and a resumed job reads the
+//! folder again.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
-    #[error("{path}: the server reads model folders only under --model-root, and none is configured")]
+    #[error(
+        "{path}: the server reads model folders only under --model-root and has none; \
+         start it with --model-root DIR, or send the folder with upload-checkpoint"
+    )]
     NoRoots { path: String },
     #[error("{path} is outside the server's model roots ({roots})")]
     Outside { path: String, roots: String },
@@ -15,7 +23,7 @@ pub enum RootError {
     FileOutside { path: String, file: String },
     #[error("{path} is not a folder")]
     NotFolder { path: String },
-    #[error("{path} cannot be read: {source}")]
+    #[error("failed to read {path}: {source}")]
     Unreadable { path: String, source: std::io::Error },
 }
 
@@ -47,9 +55,10 @@ impl ModelRoots {
         }
         let resolved = match fs::canonicalize(path) {
             Ok(resolved) => resolved,
-            // Inside a root a missing folder is reported as missing;
-            // elsewhere nothing is said about what exists.
-            Err(source) if self.lexically_inside(path) => {
+            // A missing folder is reported as missing only when its nearest
+            // existing ancestor lies inside a root, so a request learns
+            // nothing about what exists elsewhere.
+            Err(source) if self.ancestor_inside(path) => {
                 return Err(RootError::Unreadable {
                     path: path.to_string(),
                     source,
@@ -96,11 +105,14 @@ impl ModelRoots {
         }
     }
 
-    /// True when `path` names a place under a root without any `..`.
-    fn lexically_inside(&self, path: &str) -> bool {
-        let path = Path::new(path);
-        let climbs = path.components().any(|c| matches!(c, std::path::Component::ParentDir));
-        !climbs && self.roots.iter().any(|root| path.starts_with(root))
+    /// Returns true when the nearest existing ancestor of `path`, with its
+    /// links followed, lies inside a root.
+    fn ancestor_inside(&self, path: &str) -> bool {
+        Path::new(path)
+            .ancestors()
+            .skip(1)
+            .find_map(|ancestor| fs::canonicalize(ancestor).ok())
+            .is_some_and(|ancestor| self.roots.iter().any(|root| ancestor.starts_with(root)))
     }
 }
 
@@ -156,6 +168,13 @@ mod tests {
         let missing_outside = base.path().join("absent");
         assert!(matches!(
             roots.resolve(missing_outside.to_str().unwrap()),
+            Err(RootError::Outside { .. })
+        ));
+        // Through a link out of the root, a missing name is not reported
+        // as missing.
+        let through_link = root.join("link").join("absent");
+        assert!(matches!(
+            roots.resolve(through_link.to_str().unwrap()),
             Err(RootError::Outside { .. })
         ));
 

@@ -4,7 +4,7 @@
 //!
 //! A registered folder is copied into the data dir, so that the model stays
 //! servable when the original changes or goes. Its id derives from the
-//! content of `config.json` and the weights, so registering the same folder
+//! names and bytes of the files it copies, so registering the same folder
 //! again (for example `serve --import` at every start) finds the model
 //! already there.
 
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use crate::jobs::{JobsError, ModelRow, Store, now_ms};
-use crate::model::folder::{self, CONFIG_FILE, FolderError, PYTORCH_FILE, SAFETENSORS_FILE};
+use crate::model::folder::{self, FolderError};
 use crate::model::{ArtifactError, ModelArtifact};
 
 /// Largest name of a file inside a folder.
@@ -61,13 +61,15 @@ pub fn check_file_name(name: &str) -> Result<(), FolderTransferError> {
     }
 }
 
-/// The regular files directly inside `dir`, sorted by name.
+/// Lists the regular files directly inside `dir`, hidden ones left out,
+/// sorted by name.
 pub fn folder_files(dir: &Path) -> Result<Vec<PathBuf>, FolderTransferError> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let entry = entry.map_err(io_error(dir))?;
         let path = entry.path();
-        if path.is_file() {
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if path.is_file() && !hidden {
             files.push(path);
         }
     }
@@ -75,30 +77,32 @@ pub fn folder_files(dir: &Path) -> Result<Vec<PathBuf>, FolderTransferError> {
     Ok(files)
 }
 
-/// Copies the regular files of `source` into a new folder `target`, through
-/// a staging folder renamed into place.
+/// Copies the files of `source` into a new folder `target`, through a
+/// staging folder that is renamed into place or removed on failure.
 fn copy_folder(source: &Path, target: &Path, staging: &Path) -> Result<(), FolderTransferError> {
-    if staging.exists() {
-        fs::remove_dir_all(staging).map_err(io_error(staging))?;
-    }
     fs::create_dir_all(staging).map_err(io_error(staging))?;
-    for file in folder_files(source)? {
-        let Some(name) = file.file_name() else { continue };
-        let copy = staging.join(name);
-        fs::copy(&file, &copy).map_err(io_error(&copy))?;
+    let copied = folder_files(source).and_then(|files| {
+        for file in files {
+            let Some(name) = file.file_name() else { continue };
+            let copy = staging.join(name);
+            fs::copy(&file, &copy).map_err(io_error(&copy))?;
+        }
+        fs::rename(staging, target).map_err(io_error(target))
+    });
+    if copied.is_err() {
+        let _ = fs::remove_dir_all(staging);
     }
-    fs::rename(staging, target).map_err(io_error(target))
+    copied
 }
 
-/// Hash of `config.json` and the weights file: the identity of a model.
+/// Hashes the names and bytes of every file that registration copies: the
+/// identity of a registered model.
 fn content_id(dir: &Path) -> Result<String, FolderTransferError> {
     let mut hasher = Sha256::new();
-    for name in [CONFIG_FILE, SAFETENSORS_FILE, PYTORCH_FILE] {
-        let path = dir.join(name);
-        if !path.is_file() {
-            continue;
-        }
+    for path in folder_files(dir)? {
         let mut file = fs::File::open(&path).map_err(io_error(&path))?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
         std::io::copy(&mut file, &mut hasher).map_err(io_error(&path))?;
     }
@@ -123,7 +127,12 @@ pub fn register_model(store: &Store, source: &Path) -> Result<Registered, Folder
         source: source_error,
     })?;
     let target = store.model_path(&id);
-    copy_folder(source, &target, &store.tmp_dir().join(format!("{id}.partial")))?;
+    if target.exists() {
+        // Left by a registration that stopped before recording the model.
+        fs::remove_dir_all(&target).map_err(io_error(&target))?;
+    }
+    let staging = store.tmp_dir().join(format!("{id}-{}.partial", uuid::Uuid::new_v4().simple()));
+    copy_folder(source, &target, &staging)?;
     let row = ModelRow {
         id: id.clone(),
         job_id: String::new(),

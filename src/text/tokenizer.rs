@@ -185,11 +185,16 @@ impl TextTokenizer {
         }
     }
 
-    /// Tokens in id order, as `vocab.txt` lists them.
+    /// Returns the tokens in id order, as `vocab.txt` lists them (line `n` is
+    /// id `n`). An id that no token has becomes `[unusedN]`.
     pub fn vocabulary(&self) -> Vec<String> {
-        let mut entries: Vec<(String, u32)> = self.tokenizer.get_vocab(true).into_iter().collect();
-        entries.sort_by_key(|(_, id)| *id);
-        entries.into_iter().map(|(token, _)| token).collect()
+        let vocab = self.tokenizer.get_vocab(true);
+        let size = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let mut tokens: Vec<String> = (0..size).map(|id| format!("[unused{id}]")).collect();
+        for (token, id) in vocab {
+            tokens[id as usize] = token;
+        }
+        tokens
     }
 
     /// Writes the tokenizer as `tokenizer.json`.

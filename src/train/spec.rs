@@ -132,6 +132,16 @@ impl PretrainedEncoder {
         let config = folder::read_config(&self.dir).map_err(|e| InvalidField::new(field, &self.source, e.to_string()))?;
         folder::read_tokenizer(&self.dir, config.encoder.vocab_size)
             .map_err(|e| InvalidField::new(field, &self.source, e.to_string()))?;
+        if with_description && config.encoder.type_vocab_size < 2 {
+            return Err(InvalidField::new(
+                field,
+                &self.source,
+                format!(
+                    "type_vocab_size {} in config.json has no segment 1 for the label description that seq2seq needs",
+                    config.encoder.type_vocab_size
+                ),
+            ));
+        }
         let positions = config.encoder.max_position_embeddings;
         let mut needed = hyper.max_length;
         let mut name = "hyperparameters.max_length";

@@ -118,6 +118,20 @@ pub fn train(spec: &TrainingSpec, context: &TrainContext<'_>) -> Result<TrainOut
     let mut params = encoder.params;
     let model = TextClassifier::new(&mut params, &config, data.labels.len(), tasks.needs_lm_head())?;
     if let EncoderSpec::Pretrained(pretrained) = &spec.encoder {
+        // Only heads may be missing: an encoder tensor that is not in the
+        // checkpoint means its names are not BERT's.
+        let head = |name: &&String| ["classifier.", "pooler.", "cls."].iter().any(|p| name.starts_with(p));
+        let missing: Vec<&String> = params.initialised().iter().filter(|name| !head(name)).collect();
+        if let Some(first) = missing.first() {
+            return Err(TrainError::Folder(FolderError::Invalid {
+                path: pretrained.dir.clone(),
+                message: format!(
+                    "the weights lack {first} and {} more encoder tensors; tensor names must be a BERT model's, \
+                     with or without the bert. prefix",
+                    missing.len() - 1
+                ),
+            }));
+        }
         info!(
             checkpoint = %pretrained.source,
             initialised = ?params.initialised(),
@@ -379,7 +393,7 @@ fn prepare_encoder(spec: &TrainingSpec, data: &TrainingData, device: &Device) ->
         EncoderSpec::Pretrained(pretrained) => {
             let config = folder::read_config(&pretrained.dir)?.encoder;
             let tokenizer = folder::read_tokenizer(&pretrained.dir, config.vocab_size)?;
-            let mut tensors = folder::read_weights(&pretrained.dir, device)?;
+            let mut tensors = folder::read_weights(&pretrained.dir, device)?.tensors;
             // A classifier in the checkpoint belongs to another label set.
             tensors.retain(|name, _| !name.starts_with("classifier."));
             let params = ParamStore::from_tensors(tensors, Some(hyper.seed), DType::F32, device)?;

@@ -150,7 +150,7 @@ mod tests {
     };
 
     #[test]
-    fn masking_follows_the_80_10_10_rule_and_spares_special_tokens() {
+    fn masking_follows_80_10_10_rule() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let text: Vec<u32> = std::iter::once(2).chain((0..2000).map(|i| 10 + i % 90)).chain([1, 3]).collect();
         let masked = mask_tokens(&[text.as_slice(), &[2, 11, 3]], 0.15, SPECIAL, 100, &mut rng);
