@@ -212,7 +212,8 @@ async fn list_and_delete_models_and_jobs() {
     let model = models.iter().find(|m| m.model_id == first_job.model_id).expect("first model listed");
     assert_eq!(model.job_id, first);
     assert_eq!(model.num_labels, 10);
-    assert_eq!(model.tasks.get("seq2seq"), Some(&0.20000000298023224));
+    // The request's float32 weight 0.2 is stored as the decimal 0.2.
+    assert_eq!(model.tasks.get("seq2seq"), Some(&0.2));
     assert!(model.accuracy.is_some());
 
     client::classify(&mut client, &first_job.model_id, vec!["my card is lost".to_string()], 1)
