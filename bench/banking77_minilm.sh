@@ -18,21 +18,12 @@ model_root=$(pwd)/.cache/models
 serve_flags=(--model-root "$model_root")
 source bench/server.sh
 
-common=(--server "http://127.0.0.1:$port" --train "$data/train.csv" --eval "$data/test.csv"
+common=(--train "$data/train.csv" --eval "$data/test.csv"
     --format csv --label-field category --encoder "$model_root/all-MiniLM-L6-v2"
     --epochs "$epochs" --batch-size 32 --lr 1e-4 --max-len 64 --max-description-len 8 --seed 7)
 
 echo "| tasks | test accuracy | test macro-F1 | best epoch | wall time (s) | training samples/s |"
 echo "|---|---|---|---|---|---|"
 for tasks in "" "seq2seq=0.2"; do
-    started=$(date +%s.%N)
-    result=$("$binary" train "${common[@]}" ${tasks:+--tasks "$tasks"} --wait --json 2>/dev/null)
-    ended=$(date +%s.%N)
-    python3 - "$result" "${tasks:-none}" "$started" "$ended" <<'PY'
-import json, sys
-job = json.loads(sys.argv[1])
-wall = float(sys.argv[4]) - float(sys.argv[3])
-print(f"| {sys.argv[2]} | {100 * job['accuracy']:.2f}% | {100 * job['macro_f1']:.2f}% | "
-      f"{job['best_epoch']} | {wall:.0f} | {job['samples_per_second']:.1f} |")
-PY
+    train_row "${tasks:-none}" "${common[@]}" ${tasks:+--tasks "$tasks"}
 done

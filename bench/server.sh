@@ -16,3 +16,22 @@ for _ in $(seq 1 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
     sleep 0.2
 done
+
+# Trains with `labelaug train ARGS... --wait --json` against the server and
+# prints one Markdown row: LABEL, accuracy, macro-F1, best epoch, wall time
+# and training samples/s. Usage: train_row LABEL ARGS...
+train_row() {
+    local label=$1
+    shift
+    local started ended result
+    started=$(date +%s.%N)
+    result=$("$binary" train --server "http://127.0.0.1:$port" "$@" --wait --json 2>/dev/null)
+    ended=$(date +%s.%N)
+    python3 - "$result" "$label" "$started" "$ended" <<'PY'
+import json, sys
+job = json.loads(sys.argv[1])
+wall = float(sys.argv[4]) - float(sys.argv[3])
+print(f"| {sys.argv[2]} | {100 * job['accuracy']:.2f}% | {100 * job['macro_f1']:.2f}% | "
+      f"{job['best_epoch']} | {wall:.0f} | {job['samples_per_second']:.1f} |")
+PY
+}

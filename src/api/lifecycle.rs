@@ -184,7 +184,7 @@ pub async fn delete_model(store: Arc<Store>, registry: Arc<ModelRegistry>, model
     .map_err(join_error)?
 }
 
-/// A queued or running job whose `distill` task learns from `model_id`.
+/// Finds a queued or running job whose `distill` task learns from `model_id`.
 fn job_using_teacher(store: &Store, model_id: &str) -> Result<Option<String>, JobsError> {
     for state in [JobState::Queued, JobState::Running] {
         for job_id in store.job_ids_in_state(state)? {

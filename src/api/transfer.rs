@@ -208,7 +208,7 @@ pub async fn export(store: Arc<Store>, model_id: String) -> Result<ReceiverStrea
     Ok(ReceiverStream::new(receiver))
 }
 
-/// Sends one file in chunks; an empty file is one chunk without data.
+/// Sends one file in chunks, an empty file as one chunk without data.
 /// Returns false when the client has gone away.
 fn send_file(path: &Path, sender: &mpsc::Sender<Result<pb::FileChunk, Status>>) -> Result<bool, Status> {
     let name = path
@@ -238,7 +238,7 @@ fn send_file(path: &Path, sender: &mpsc::Sender<Result<pb::FileChunk, Status>>) 
     }
 }
 
-/// Fills `buffer` unless the file ends first; returns the bytes read.
+/// Fills `buffer` unless the file ends first, and returns the bytes read.
 fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {

@@ -71,7 +71,7 @@ pub async fn upload_checkpoint(
                     })),
                 };
                 if sender.send(chunk).await.is_err() {
-                    // The call ended early; its status says why.
+                    // The call ended early, and its status gives the reason.
                     return Ok(());
                 }
                 if filled < UPLOAD_CHUNK_BYTES {

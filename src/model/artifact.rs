@@ -6,7 +6,7 @@
 //! map with descriptions), `training.json` (how the model was trained) and
 //! `auxiliary_heads.safetensors` (the LM head, when training had one).
 //! transformers and other servers of Hugging Face classifiers load the
-//! folder as it is; labelaug loads it and any other BERT classifier folder.
+//! folder as it is, and labelaug loads it and any other BERT classifier folder.
 //!
 //! A model is written into a temporary sibling folder that is renamed into
 //! place, so a crash never leaves a half-written model behind.
@@ -195,7 +195,7 @@ fn labels_of(dir: &Path, config: &folder::FolderConfig) -> Result<LabelMap, Arti
     }
 }
 
-/// A label map from `id2label` names; each name is its own description,
+/// Builds a label map from `id2label` names. Each name is its own description,
 /// with `_` read as a space.
 fn labels_from_names(dir: &Path, names: Option<&[String]>) -> Result<LabelMap, ArtifactError> {
     let path = dir.join(CONFIG_FILE);

@@ -5,7 +5,7 @@
 //! Tensor names are read with or without the `bert.` prefix that
 //! `BertFor*` models put on the encoder, and old checkpoints' LayerNorm
 //! `gamma`/`beta` names are read as `weight`/`bias`. Inside labelaug
-//! parameters carry no prefix; [`hf_tensor_name`] gives the name a
+//! parameters carry no prefix, and [`hf_tensor_name`] gives the name a
 //! `BertForSequenceClassification` checkpoint uses.
 
 use std::collections::HashMap;
@@ -71,7 +71,7 @@ pub enum FolderError {
 #[derive(Debug, Clone)]
 pub struct FolderConfig {
     pub encoder: EncoderConfig,
-    /// Class names in index order, from `id2label`; `None` without one.
+    /// Class names in index order, from `id2label`, or `None` without one.
     pub labels: Option<Vec<String>>,
     /// Maximum input length labelaug trained the model with. Only folders
     /// that labelaug wrote (with `training.json`) carry it, since older
@@ -303,7 +303,7 @@ pub enum ExportedFile {
     Auxiliary,
 }
 
-/// The name a `BertForSequenceClassification` checkpoint gives a labelaug
+/// Returns the name a `BertForSequenceClassification` checkpoint gives a labelaug
 /// parameter, and the file it belongs in.
 pub fn hf_tensor_name(name: &str) -> (ExportedFile, String) {
     if name.starts_with("classifier.") {

@@ -34,7 +34,7 @@ pub struct ModelRoots {
 }
 
 impl ModelRoots {
-    /// Resolves each root; a root that does not exist is an error.
+    /// Resolves each root. A root that does not exist is an error.
     pub fn new(roots: &[PathBuf]) -> Result<Self, RootError> {
         let roots = roots
             .iter()

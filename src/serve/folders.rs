@@ -19,7 +19,7 @@ use crate::jobs::{JobsError, ModelRow, Store, now_ms};
 use crate::model::folder::{self, FolderError};
 use crate::model::{ArtifactError, ModelArtifact};
 
-/// Largest name of a file inside a folder.
+/// Maximum bytes of the name of a file inside a folder.
 const MAX_FILE_NAME_BYTES: usize = 255;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub fn check_file_name(name: &str) -> Result<(), FolderTransferError> {
     let reason = if name.is_empty() {
         Some("is empty")
     } else if name.len() > MAX_FILE_NAME_BYTES {
-        Some("exceeds 255 bytes")
+        Some("is longer than the maximum of 255 bytes")
     } else if name == "." || name == ".." {
         Some("is not a file name")
     } else if name.contains(['/', '\\', '\0']) {

@@ -1,6 +1,6 @@
 //! The teacher of the `distill` task: a finished model whose class logits
 //! on every training record, computed once with its own tokenizer on the
-//! raw texts, become soft targets. Its label set must be the job's; its
+//! raw texts, become soft targets. Its label set must be the job's, and its
 //! columns are reordered to the job's label order.
 
 use std::path::Path;
@@ -34,7 +34,7 @@ pub enum TeacherError {
     Tensor { model_id: String, source: candle_core::Error },
 }
 
-/// For each of the job's labels, its column in the teacher's logits.
+/// Returns, for each of the job's labels, its column in the teacher's logits.
 pub fn align_labels(model_id: &str, teacher: &LabelMap, student: &LabelMap) -> Result<Vec<usize>, TeacherError> {
     let mismatch = |label: &str, present_in| TeacherError::LabelSet {
         model_id: model_id.to_string(),
@@ -64,7 +64,7 @@ pub fn check_teacher_labels(model_id: &str, dir: &Path, student: &LabelMap) -> R
     align_labels(model_id, &labels, student).map(|_| ())
 }
 
-/// The teacher's logits on `texts`, columns in the job's label order.
+/// Computes the teacher's logits on `texts`, columns in the job's label order.
 pub fn teacher_logits(
     model_id: &str,
     dir: &Path,

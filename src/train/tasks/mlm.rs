@@ -1,6 +1,6 @@
 //! `mlm`: the masked-language-model loss on the training texts. In a copy
 //! of each text's `[CLS] x [SEP]`, a fraction of the tokens of `x` (15% by
-//! default) is chosen; of those 80% become `[MASK]`, 10% a random token and
+//! default) is chosen. Of those, 80% become `[MASK]`, 10% a random token and
 //! 10% stay. A second forward pass over the copies predicts the original
 //! tokens at the chosen positions through the LM head. The choice comes
 //! from a generator seeded by the job's seed and the step, so a resumed job

@@ -185,7 +185,7 @@ impl ActiveTasks {
     }
 }
 
-/// The teacher model of a job's `distill` task, if it has one.
+/// Returns the teacher model of a job's `distill` task, if it has one.
 pub fn model_teacher(settings: &BTreeMap<String, TaskSetting>) -> Option<&TeacherModel> {
     settings.values().find_map(|setting| setting.teacher.as_ref())
 }
