@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fine-tunes all-MiniLM-L6-v2 on the full Banking77 train set (10003
-# records, 77 intents) with and without the seq2seq task, evaluates on the
-# whole test set (3080 records) after every epoch, and prints test accuracy,
-# macro-F1, wall time and training samples/s as a Markdown table.
+# records, 77 intents) with and without the seq2seq task. Each run is
+# evaluated on the whole test set (3080 records) after every epoch. Prints
+# test accuracy, macro-F1, wall time and training samples/s as a Markdown
+# table.
 #
 # Usage: bench/banking77_minilm.sh [EPOCHS] [DATA_DIR]
 # EPOCHS defaults to 3 and DATA_DIR to ../shared/data/banking77. The

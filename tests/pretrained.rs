@@ -211,7 +211,8 @@ async fn minilm_fine_tune_export_and_register() {
     assert!(weights.contains_key("classifier.weight"));
     assert!(weights.keys().all(|name| !name.starts_with("cls.")), "LM head in model.safetensors");
     let tokenizer: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("tokenizer.json")).unwrap()).unwrap();
-    assert!(tokenizer["padding"].is_null() && tokenizer["truncation"].is_null());
+    assert!(tokenizer["padding"].is_null());
+    assert!(tokenizer["truncation"].is_null());
 
     // labelaug reads the export back with the served probabilities.
     let reloaded = labelaug_logits(&out, &texts);
@@ -330,7 +331,8 @@ async fn checkpoint_upload_trains_and_cleans_up() {
     }
     let status = client::upload_checkpoint(&mut client, broken.path(), "broken").await.unwrap_err();
     let message = format!("{status:#}");
-    assert!(message.contains("pytorch_model.bin") && message.contains("model.safetensors"), "{message}");
+    assert!(message.contains("pytorch_model.bin"), "{message}");
+    assert!(message.contains("model.safetensors"), "{message}");
     for folder in ["tmp", "pretrained"] {
         let entries: Vec<_> = std::fs::read_dir(server.data_dir.path().join(folder)).unwrap().collect();
         let expected = if folder == "pretrained" { 1 } else { 0 };
@@ -439,7 +441,8 @@ async fn server_paths_are_confined_to_model_roots() {
     let job_id = client.start_training(start(renamed)).await.expect("StartTraining").into_inner().job_id;
     let job = wait_for_end(&mut client, &job_id, Duration::from_secs(300)).await;
     assert_eq!(pb::JobState::try_from(job.state), Ok(pb::JobState::Failed));
-    assert!(job.error.contains("embeddings.") && job.error.contains("bert. prefix"), "{}", job.error);
+    assert!(job.error.contains("embeddings."), "{}", job.error);
+    assert!(job.error.contains("bert. prefix"), "{}", job.error);
     server.stop().await;
 
     // Without --model-root no server path is accepted.

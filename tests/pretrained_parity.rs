@@ -46,8 +46,8 @@ fn max_error(actual: &[f32], expected: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The token ids labelaug's tokenizer gives an example, in the layout the
-/// reference used: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
+/// Encodes an example with labelaug's tokenizer in the layout the reference
+/// used: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
 fn encode(tokenizer: &TextTokenizer, example: &Value) -> (Vec<u32>, Vec<u32>) {
     let text = tokenizer.tokenize(example["text"].as_str().unwrap()).unwrap();
     match example.get("text_pair").and_then(Value::as_str) {

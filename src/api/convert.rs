@@ -95,8 +95,8 @@ fn encoder(store: &Store, roots: &ModelRoots, request: Option<&pb::EncoderSpec>)
     }
 }
 
-/// The float64 nearest the shortest decimal form of a float32, so that a
-/// weight sent as 0.2 is stored and shown as 0.2.
+/// Converts a float32 to the float64 nearest its shortest decimal form, so
+/// that a weight sent as 0.2 is stored and shown as 0.2.
 fn decimal(value: f32) -> f64 {
     value.to_string().parse().unwrap_or(f64::from(value))
 }

@@ -27,7 +27,7 @@ pub fn checkpoint_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     files.sort();
     if files.is_empty() {
-        bail!("{} holds no files", dir.display());
+        bail!("{} contains no files to upload", dir.display());
     }
     Ok(files)
 }

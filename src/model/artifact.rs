@@ -33,7 +33,7 @@ const METADATA_FILE: &str = folder::TRAINING_FILE;
 const AUXILIARY_FILE: &str = "auxiliary_heads.safetensors";
 const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
 
-/// Longest input a model loaded without a `max_length` accepts, when its
+/// Maximum input length of a model loaded without a `max_length`, when its
 /// position table is longer.
 const DEFAULT_MAX_LENGTH: usize = 512;
 
@@ -92,7 +92,7 @@ pub struct ModelArtifact {
     pub max_length: usize,
 }
 
-/// What a model folder holds, for writing one.
+/// Contents of a model folder, for writing one.
 pub struct ModelParts<'a> {
     pub config: &'a EncoderConfig,
     pub max_length: usize,

@@ -67,7 +67,7 @@ pub enum FolderError {
     Tokenizer(#[from] TextError),
 }
 
-/// What `config.json` says about a model.
+/// Model settings read from `config.json`.
 #[derive(Debug, Clone)]
 pub struct FolderConfig {
     pub encoder: EncoderConfig,
@@ -294,7 +294,7 @@ fn internal_name(name: &str) -> Option<String> {
     Some(renamed)
 }
 
-/// Where a labelaug parameter goes in an exported folder.
+/// File of an exported folder that a labelaug parameter belongs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportedFile {
     /// `model.safetensors`: encoder, pooler and classifier.
@@ -445,9 +445,11 @@ mod tests {
     fn missing_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let error = read_config(dir.path()).unwrap_err().to_string();
-        assert!(error.contains("config.json") && error.contains("does not exist"), "{error}");
+        assert!(error.contains("config.json"), "{error}");
+        assert!(error.contains("does not exist"), "{error}");
         let error = read_weights(dir.path(), &Device::Cpu).err().unwrap().to_string();
-        assert!(error.contains("model.safetensors") && error.contains("pytorch_model.bin"), "{error}");
+        assert!(error.contains("model.safetensors"), "{error}");
+        assert!(error.contains("pytorch_model.bin"), "{error}");
         let error = read_tokenizer(dir.path(), 100).err().unwrap().to_string();
         assert!(error.contains("vocab.txt"), "{error}");
     }
@@ -471,6 +473,7 @@ mod tests {
         assert_eq!(cased.tokens("Cafe").unwrap(), vec!["[UNK]"]);
 
         let error = read_tokenizer(dir.path(), 5).err().unwrap().to_string();
-        assert!(error.contains("9 tokens") && error.contains("vocab_size 5"), "{error}");
+        assert!(error.contains("9 tokens"), "{error}");
+        assert!(error.contains("vocab_size 5"), "{error}");
     }
 }

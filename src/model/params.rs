@@ -50,9 +50,9 @@ impl ParamStore {
         Self::from_tensors(loaded, None, DType::F32, device)
     }
 
-    /// A store that takes parameters from `tensors` (converted to `dtype`)
-    /// and draws the missing ones from `seed`; without a seed a missing
-    /// parameter is an error.
+    /// Creates a store that takes parameters from `tensors` (converted to
+    /// `dtype`) and draws the missing ones from `seed`. Without a seed a
+    /// missing parameter is an error.
     pub fn from_tensors(
         tensors: HashMap<String, Tensor>,
         seed: Option<u64>,

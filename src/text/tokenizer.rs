@@ -166,8 +166,8 @@ impl TextTokenizer {
         Ok(Self { tokenizer, special })
     }
 
-    /// The normalisation options, read from a BERT normaliser; the defaults
-    /// where the tokenizer has another kind.
+    /// Returns the normalisation options of a BERT normaliser, or the
+    /// defaults where the tokenizer has another kind.
     pub fn bert_options(&self) -> BertOptions {
         let Some(normalizer) = self.tokenizer.get_normalizer() else {
             return BertOptions::default();

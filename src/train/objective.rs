@@ -69,7 +69,7 @@ pub fn training_input(
     }
 }
 
-/// What the loss of a batch needs besides the model, records and tasks.
+/// Inputs of a batch loss besides the model, the records and the tasks.
 pub struct LossContext<'a> {
     /// Logits of the model at the end of the previous epoch, by
     /// [`Example::index`].

@@ -134,8 +134,10 @@ mod tests {
     fn different_label_sets_are_named() {
         let error = align_labels("m", &labels(&["a", "b"]), &labels(&["a", "b", "c"])).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("\"c\"") && message.contains("the training data"), "{message}");
-        assert!(message.contains("2 labels") && message.contains("3"), "{message}");
+        assert!(message.contains("\"c\""), "{message}");
+        assert!(message.contains("the training data"), "{message}");
+        assert!(message.contains("2 labels"), "{message}");
+        assert!(message.contains("3"), "{message}");
         let error = align_labels("m", &labels(&["a", "b", "x"]), &labels(&["a", "b"])).unwrap_err();
         assert!(error.to_string().contains("\"x\" is in the teacher only"), "{error}");
     }

@@ -352,8 +352,8 @@ struct PreparedEncoder {
 }
 
 /// Builds a vocabulary and seeds the weights for an encoder trained from
-/// scratch, or reads a pretrained checkpoint; the classifier head (and any
-/// head the checkpoint lacks) is drawn from the job's seed.
+/// scratch, or reads a pretrained checkpoint. The classifier head, and any
+/// head the checkpoint lacks, is drawn from the job's seed.
 fn prepare_encoder(spec: &TrainingSpec, data: &TrainingData, device: &Device) -> Result<PreparedEncoder, TrainError> {
     let hyper = &spec.hyperparameters;
     match &spec.encoder {

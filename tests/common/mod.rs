@@ -143,8 +143,8 @@ pub fn json_lines(path: &Path, count: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The all-MiniLM-L6-v2 checkpoint that `scripts/fetch-test-models.sh`
-/// unpacks (the README's test command runs it), or `LABELAUG_MINILM_DIR`.
+/// Returns the folder of all-MiniLM-L6-v2: `LABELAUG_MINILM_DIR`, or where
+/// `scripts/fetch-test-models.sh` (run by the README's test command) unpacks it.
 pub fn minilm_dir() -> PathBuf {
     let dir = match std::env::var_os("LABELAUG_MINILM_DIR") {
         Some(dir) => PathBuf::from(dir),

@@ -2,7 +2,7 @@
 //! `T² · KL(p ‖ softmax(z / T))` averaged over the batch.
 //!
 //! - `self_distill` takes the teacher logits from the model as it was at
-//!   the end of the previous epoch; it is inactive in the first epoch,
+//!   the end of the previous epoch. It is inactive in the first epoch,
 //!   which has no teacher yet.
 //! - `distill` takes them from a finished model named by the job, computed
 //!   once at the start with that model's own tokenizer on the raw texts.
@@ -16,7 +16,7 @@ use super::{Task, TaskBatch, check_options};
 /// Default distillation temperature.
 const DEFAULT_TEMPERATURE: f64 = 2.0;
 
-/// Where the teacher logits come from.
+/// Source of the teacher logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Teacher {
     PreviousEpoch,
