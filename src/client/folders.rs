@@ -46,6 +46,7 @@ pub async fn upload_checkpoint(
         })),
     };
     sender.send(header).await.context("the upload stream closed")?;
+
     let reader = tokio::spawn(async move {
         for path in files {
             let file_name = path
@@ -81,6 +82,7 @@ pub async fn upload_checkpoint(
         }
         anyhow::Ok(())
     });
+
     let call = client.upload_checkpoint(ReceiverStream::new(receiver));
     tokio::pin!(call);
     let mut reader = reader;

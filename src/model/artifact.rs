@@ -1,12 +1,12 @@
 //! A model folder in the Hugging Face `BertForSequenceClassification`
-//! layout: `config.json` (with `id2label`, `label2id` and `max_length`),
-//! `model.safetensors` (encoder, pooler and classifier), the tokenizer as
-//! `tokenizer.json`, `vocab.txt`, `tokenizer_config.json` and
-//! `special_tokens_map.json`, plus labelaug's own `labels.json` (the label
-//! map with descriptions), `training.json` (how the model was trained) and
-//! `auxiliary_heads.safetensors` (the LM head, when training had one).
-//! transformers and other servers of Hugging Face classifiers load the
-//! folder as it is, and labelaug loads it and any other BERT classifier folder.
+//! layout. It has `config.json` (with `id2label`, `label2id` and
+//! `max_length`) and `model.safetensors` (encoder, pooler and classifier).
+//! The tokenizer is in `tokenizer.json`, `vocab.txt`, `tokenizer_config.json`
+//! and `special_tokens_map.json`. Beside them are labelaug's own
+//! `labels.json` (the label map with descriptions), `training.json` (how the
+//! model was trained) and `auxiliary_heads.safetensors` (the LM head, when
+//! training had one). transformers loads the folder as it is, and labelaug
+//! loads it and any other BERT classifier folder.
 //!
 //! A model is written into a temporary sibling folder that is renamed into
 //! place, so a crash never leaves a half-written model behind.

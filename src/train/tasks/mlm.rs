@@ -115,12 +115,14 @@ impl Task for MaskedLanguageModel {
         if texts.is_empty() {
             return Ok(None);
         }
+
         let mut rng = ChaCha8Rng::seed_from_u64(batch.step_seed);
         let vocab_size = batch.model.config().vocab_size as u32;
         let masked = mask_tokens(&texts, self.rate, batch.special, vocab_size, &mut rng);
         if masked.rows.is_empty() {
             return Ok(None);
         }
+
         let sequences: Vec<&[u32]> = masked.sequences.iter().map(Vec::as_slice).collect();
         let dtype: DType = batch.output.hidden.dtype();
         let input = InputBatch::texts(&sequences, batch.special.pad, dtype, batch.device)?;
