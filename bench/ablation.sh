@@ -20,9 +20,12 @@
 # (2 layers, hidden size 128, learning rate 1e-3) trained with the seq2seq
 # task. For banking77-K it is MiniLM trained with the seq2seq task.
 #
-# Environment: LABELAUG_EPOCHS (default 20 for tnews and iflytek, 5 for
-# banking77-K), LABELAUG_CONFIGS (names of the configurations to run,
-# separated by spaces; default all), LABELAUG_DATA (default ../shared/data).
+# Environment:
+#   LABELAUG_EPOCHS    epochs per run (default 20 for tnews and iflytek, 5 for
+#                      banking77-K);
+#   LABELAUG_CONFIGS   names of the configurations to run, separated by
+#                      spaces (default: every configuration);
+#   LABELAUG_DATA      the data folder (default ../shared/data).
 # The server runs on a free port on 127.0.0.1 with a temporary store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
