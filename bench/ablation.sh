@@ -108,6 +108,7 @@ record() {
     python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(json.dumps({"config": sys.argv[2], "seed": int(sys.argv[3]), "accuracy": j["accuracy"], "macro_f1": j["macro_f1"], "wall": float(sys.argv[5]) - float(sys.argv[4]), "samples_per_second": j["samples_per_second"]}))' \
         "$@" >> "$results"
 }
+
 # Trains with ARGS and prints the job's JSON. With `test_file` set, the
 # final model classifies every record of that CSV through Classify, and the
 # accuracy and macro-F1 printed are those on it.
@@ -155,10 +156,18 @@ configs=(
 )
 if [ -n "${LABELAUG_CONFIGS:-}" ]; then
     chosen=()
-    for entry in "${configs[@]}"; do
-        for name in $LABELAUG_CONFIGS; do
-            if [ "${entry%%|*}" = "$name" ]; then chosen+=("$entry"); fi
+    for name in $LABELAUG_CONFIGS; do
+        found=
+        for entry in "${configs[@]}"; do
+            if [ "${entry%%|*}" = "$name" ]; then
+                chosen+=("$entry")
+                found=1
+            fi
         done
+        if [ -z "$found" ]; then
+            echo "unknown configuration $name in LABELAUG_CONFIGS; expected one of: ${configs[*]%%|*}" >&2
+            exit 2
+        fi
     done
     configs=("${chosen[@]}")
 fi
